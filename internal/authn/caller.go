@@ -1,0 +1,91 @@
+// Package authn resolves the credentials a request carries (bearer access
+// token, API key in header, query or cookie) into a Caller: who is asking and
+// with which scopes. It does not decide what a caller may see; that is
+// internal/access.
+package authn
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/identity"
+)
+
+// Kind says how a caller was authenticated.
+type Kind int
+
+const (
+	// Anonymous: no credentials (allowed only where anonymous access is on).
+	Anonymous Kind = iota
+	// SingleUser: the single-user API key of a server with no providers.
+	SingleUser
+	// Session: a bearer access token from a login session.
+	Session
+	// APIKey: a principal's API key.
+	APIKey
+)
+
+func (k Kind) String() string {
+	switch k {
+	case SingleUser:
+		return "singleuser"
+	case Session:
+		return "session"
+	case APIKey:
+		return "apikey"
+	default:
+		return "anonymous"
+	}
+}
+
+// Caller is the authenticated party of one request.
+type Caller struct {
+	Kind Kind
+	// PrincipalID is set for Session and APIKey callers.
+	PrincipalID uuid.UUID
+	// PrincipalType is user or service (Session and APIKey callers).
+	PrincipalType identity.PrincipalType
+	// Identities are (provider, id) pairs, as carried in the access token.
+	Identities []identity.Identity
+	// Scopes are the effective scopes of this request.
+	Scopes identity.ScopeSet
+	// SessionID is set for Session callers.
+	SessionID uuid.UUID
+	// APIKeyFirstEight is set for APIKey callers.
+	APIKeyFirstEight string
+	// AccessTags restricts an API key to nodes with these tags (nil: none).
+	AccessTags []string
+	// Admin is true when the principal has the admin role.
+	Admin bool
+}
+
+// Name is a short label for logs ("anon", "singleuser", or the first identity).
+func (c *Caller) Name() string {
+	switch {
+	case c == nil || c.Kind == Anonymous:
+		return "anon"
+	case c.Kind == SingleUser:
+		return "singleuser"
+	case len(c.Identities) > 0:
+		return c.Identities[0].ID
+	default:
+		return c.PrincipalID.String()
+	}
+}
+
+type ctxKey struct{}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// FromContext returns the caller set by the authentication middleware, or an
+// anonymous caller with no scopes.
+func FromContext(ctx context.Context) *Caller {
+	if c, ok := ctx.Value(ctxKey{}).(*Caller); ok && c != nil {
+		return c
+	}
+	return &Caller{Kind: Anonymous, Scopes: identity.ScopeSet{}}
+}

@@ -1,0 +1,158 @@
+// Package sessions owns sliding sessions: refresh-token rotation with a grace
+// window and reuse detection, revocation, pending device-code logins, OAuth
+// state (PKCE verifier and nonce) between the two legs of a browser login, and
+// login-attempt counters. All of it lives in the Store, never in one replica's
+// memory, so any replica can serve the next request of any flow.
+package sessions
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// ErrStaleRefresh: the presented refresh hash is no longer the session's
+// current one (another request rotated it first). The caller decides between
+// "racing reuse inside the grace window" and "replay".
+var ErrStaleRefresh = errors.New("refresh token already rotated")
+
+// Session is one login: a chain of refresh tokens, of which only the current
+// one (and, for a short grace window, the previous one) is accepted.
+type Session struct {
+	ID          uuid.UUID
+	PrincipalID uuid.UUID
+	CreatedAt   time.Time
+	// ExpiresAt caps the whole session (session_max_age); nil = unlimited.
+	ExpiresAt *time.Time
+	// RefreshExpiresAt is the last refresh plus the max inactive age.
+	RefreshExpiresAt time.Time
+	// RefreshHash is SHA-256 of the current refresh secret; PrevRefreshHash
+	// of the one it replaced at RotatedAt. Generation counts rotations.
+	RefreshHash     []byte
+	PrevRefreshHash []byte
+	RotatedAt       *time.Time
+	Generation      int64
+	RevokedAt       *time.Time
+	RevokedReason   string
+	LastUsedAt      time.Time
+	// State is Tiled's free-form per-session state (JSON object).
+	State map[string]any
+}
+
+// Active reports whether the session may still be refreshed at now.
+func (s Session) Active(now time.Time) bool {
+	if s.RevokedAt != nil || !now.Before(s.RefreshExpiresAt) {
+		return false
+	}
+	return s.ExpiresAt == nil || now.Before(*s.ExpiresAt)
+}
+
+// Rotation asks the store to replace a session's refresh hash, but only if the
+// presented hash is still the current one and the session is active at Now.
+type Rotation struct {
+	SessionID     uuid.UUID
+	PresentedHash []byte
+	NewHash       []byte
+	Now           time.Time
+	// NewRefreshExpiresAt slides the inactivity deadline.
+	NewRefreshExpiresAt time.Time
+}
+
+// Revocation is one entry of the revocation log that replicas follow to drop
+// a revoked session's access tokens at once.
+type Revocation struct {
+	Seq       int64
+	SessionID uuid.UUID
+	RevokedAt time.Time
+}
+
+// PendingDevice is a device-code login waiting for the person to finish it in
+// a browser. Only a hash of the device code is stored; the user code is short
+// and shown to the person.
+type PendingDevice struct {
+	ID             uuid.UUID
+	Provider       string
+	DeviceCodeHash []byte
+	UserCode       string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	// SessionID is set once the person has logged in and typed the user code.
+	SessionID *uuid.UUID
+}
+
+// AuthState carries what the second leg of an OAuth code flow needs (the PKCE
+// verifier, the nonce, where to send the browser) from the first leg, which
+// may have been served by another replica. Looked up by a hash of the state.
+type AuthState struct {
+	StateHash    []byte
+	Provider     string
+	CodeVerifier string
+	Nonce        string
+	// Extra is flow-specific data (for example the device user code), JSON.
+	Extra     map[string]any
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// GCResult counts what one garbage-collection pass deleted.
+type GCResult struct {
+	Sessions, PendingDevices, AuthStates, LoginAttempts, APIKeys, Revocations int64
+}
+
+// Store persists sessions and the short-lived state of login flows. Every
+// method takes ctx first; errors are storeerr.ErrNotFound,
+// storeerr.ErrConflict, storeerr.ErrUnavailable or ErrStaleRefresh (wrapped).
+type Store interface {
+	// CreateSession stores s. ErrNotFound if the principal does not exist.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns a session, revoked or not.
+	GetSession(ctx context.Context, id uuid.UUID) (Session, error)
+	// ListSessions returns a principal's sessions, newest first.
+	ListSessions(ctx context.Context, principalID uuid.UUID) ([]Session, error)
+	// CountActiveSessions counts a principal's sessions that are active at now.
+	CountActiveSessions(ctx context.Context, principalID uuid.UUID, now time.Time) (int, error)
+	// RotateRefresh applies r in one atomic conditional update and returns the
+	// session as it is afterwards. If the presented hash is not current it
+	// returns ErrStaleRefresh; if the session is missing, revoked or expired,
+	// ErrNotFound. Of N concurrent rotations with the same hash exactly one wins.
+	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
+	// RevokeSession marks a session revoked (idempotent: revoking a revoked
+	// session is not an error) and appends to the revocation log, atomically.
+	// ErrNotFound if there is no such session.
+	RevokeSession(ctx context.Context, id uuid.UUID, reason string, now time.Time) error
+	// RevocationsSince returns log entries with Seq > after, oldest first.
+	RevocationsSince(ctx context.Context, after int64, limit int) ([]Revocation, error)
+
+	// CreatePendingDevice stores p. ErrConflict if its user code is in use by
+	// an unexpired pending login (the caller draws another).
+	CreatePendingDevice(ctx context.Context, p PendingDevice) error
+	// ApprovePendingDevice attaches a session to the unexpired, unapproved
+	// pending login with that provider and user code. ErrNotFound otherwise.
+	ApprovePendingDevice(ctx context.Context, provider, userCode string, sessionID uuid.UUID, now time.Time) error
+	// TakePendingDevice returns the pending login with that device-code hash.
+	// If it has been approved it is deleted in the same statement, so a device
+	// code yields tokens exactly once. ErrNotFound if missing or expired.
+	TakePendingDevice(ctx context.Context, provider string, deviceCodeHash []byte, now time.Time) (PendingDevice, error)
+
+	// PutAuthState stores s. ErrConflict if the hash exists.
+	PutAuthState(ctx context.Context, s AuthState) error
+	// TakeAuthState returns and deletes the unexpired state with that hash,
+	// atomically, so a state is used at most once. ErrNotFound otherwise.
+	TakeAuthState(ctx context.Context, stateHash []byte, now time.Time) (AuthState, error)
+
+	// RecordLoginFailure counts a failed login for key inside a fixed window
+	// starting at the first failure, and returns the count so far.
+	RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	// LoginFailures returns the count for key if its window is still open at now.
+	LoginFailures(ctx context.Context, key string, now time.Time) (int, error)
+	// ResetLoginFailures forgets key (after a successful login).
+	ResetLoginFailures(ctx context.Context, key string) error
+
+	// GC deletes, in batches of at most batch rows per table, sessions that
+	// can no longer be used at now (kept for retain after they end so that
+	// whoami can still show them), expired pending logins, auth states, login
+	// counters and API keys, and revocation log entries older than retain.
+	GC(ctx context.Context, now time.Time, retain time.Duration, batch int) (GCResult, error)
+}
