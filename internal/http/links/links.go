@@ -1,0 +1,39 @@
+// Package links builds the absolute URLs that Tiled puts in its responses
+// ("links": {"self": ...}) and headers (X-Tiled-Root), from the request.
+package links
+
+import (
+	"net/http"
+	"strings"
+)
+
+// APIPrefix is where the Tiled API is mounted.
+const APIPrefix = "/api/v1"
+
+// Base returns scheme://host of the request as the client addressed it.
+// X-Forwarded-Proto is honoured so that a server behind a TLS-terminating
+// load balancer hands out https links; the Host header is used as given.
+func Base(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host
+}
+
+// API returns the absolute URL of the API root, without a trailing slash.
+func API(r *http.Request) string { return Base(r) + APIPrefix }
+
+// Join appends path segments to base with single slashes.
+func Join(base string, parts ...string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(base, "/"))
+	for _, p := range parts {
+		b.WriteByte('/')
+		b.WriteString(strings.Trim(p, "/"))
+	}
+	return b.String()
+}
