@@ -89,3 +89,22 @@ func FromContext(ctx context.Context) *Caller {
 	}
 	return &Caller{Kind: Anonymous, Scopes: identity.ScopeSet{}}
 }
+
+type errKey struct{}
+
+// WithError records that the request's credentials were rejected. The
+// middleware does not fail the request at once, because open routes (about,
+// login, probes) must answer even when a stale cookie or token is sent; routes
+// that need a caller get the error from Current or RequireScopes.
+func WithError(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, errKey{}, err)
+}
+
+// Current returns the caller of the request, or the error its credentials
+// were rejected with.
+func Current(ctx context.Context) (*Caller, error) {
+	if err, ok := ctx.Value(errKey{}).(error); ok && err != nil {
+		return nil, err
+	}
+	return FromContext(ctx), nil
+}

@@ -2,13 +2,12 @@ package authn
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/identity"
-
-	"net/http"
 )
 
 // RequireScopes checks that the caller of r holds every scope in want. If not
@@ -16,7 +15,10 @@ import (
 // message lists required and held scopes as Python lists, WWW-Authenticate
 // names the required scopes and X-Tiled-Root points at the API.
 func RequireScopes(r *http.Request, want ...identity.Scope) error {
-	c := FromContext(r.Context())
+	c, err := Current(r.Context())
+	if err != nil {
+		return err
+	}
 	if c.Scopes.Has(want...) {
 		return nil
 	}

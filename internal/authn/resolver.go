@@ -1,0 +1,112 @@
+package authn
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
+)
+
+// Tiled's messages for rejected credentials.
+const (
+	MsgInvalidAPIKey    = "Invalid API key"
+	MsgBadCredentials   = "Could not validate credentials"
+	MsgExpiredAccess    = "Access token has expired. Refresh token."
+	msgSessionEnded     = "Session has expired. Please re-authenticate."
+	MsgNoAPIKeyProvided = "No API key was provided with this request."
+)
+
+// Errors a verifier returns; the resolver turns them into Tiled's 401s.
+var (
+	ErrInvalidAPIKey = errors.New("invalid API key")
+	ErrInvalidToken  = errors.New("invalid access token")
+	ErrExpiredToken  = errors.New("expired access token")
+	// ErrSessionEnded: the token is well formed but its session was revoked.
+	ErrSessionEnded = errors.New("session revoked or expired")
+)
+
+// TokenVerifier turns a bearer access token into a caller.
+type TokenVerifier interface {
+	VerifyAccessToken(ctx context.Context, token string) (*Caller, error)
+}
+
+// APIKeyVerifier turns a principal's API key into a caller.
+type APIKeyVerifier interface {
+	VerifyAPIKey(ctx context.Context, secret string) (*Caller, error)
+}
+
+// Resolver decides who the caller of a request is.
+//
+// A server is in single-user mode when SingleUserKey is set (Tiled: no
+// authentication providers); then Tokens and APIKeys are nil and the one key
+// grants every scope. Otherwise it is multi-user: bearer tokens and API keys
+// are checked by the verifiers.
+type Resolver struct {
+	SingleUserKey string
+	// AllowAnonymous gives callers without credentials read:metadata and
+	// read:data (Tiled's PUBLIC_SCOPES).
+	AllowAnonymous bool
+	Tokens         TokenVerifier
+	APIKeys        APIKeyVerifier
+}
+
+// SingleUserScopes are what the single-user key grants (Tiled's SINGLE_USER_SCOPES: all).
+func SingleUserScopes() identity.ScopeSet { return identity.NewScopeSet(identity.AllScopes...) }
+
+// PublicScopes are what anonymous callers get on a public server.
+func PublicScopes() identity.ScopeSet {
+	return identity.NewScopeSet(identity.ScopeReadMetadata, identity.ScopeReadData)
+}
+
+// Resolve authenticates creds. No credentials give an anonymous caller (with
+// public scopes if allowed); wrong credentials are an error, never a silent
+// downgrade to anonymous, so a typo in a key is reported as such.
+func (r *Resolver) Resolve(ctx context.Context, creds Credentials) (*Caller, error) {
+	switch {
+	case creds.APIKey != "":
+		return r.resolveAPIKey(ctx, creds.APIKey)
+	case creds.Bearer != "":
+		if r.Tokens == nil {
+			return nil, httperr.Unauthorized(MsgBadCredentials)
+		}
+		c, err := r.Tokens.VerifyAccessToken(ctx, creds.Bearer)
+		switch {
+		case errors.Is(err, ErrExpiredToken):
+			return nil, httperr.Unauthorized(MsgExpiredAccess).Wrap(err)
+		case errors.Is(err, ErrInvalidToken):
+			return nil, httperr.Unauthorized(MsgBadCredentials).Wrap(err)
+		case errors.Is(err, ErrSessionEnded):
+			return nil, httperr.Unauthorized(msgSessionEnded).Wrap(err)
+		case err != nil:
+			return nil, fmt.Errorf("verify access token: %w", err)
+		}
+		return c, nil
+	case r.AllowAnonymous:
+		return &Caller{Kind: Anonymous, Scopes: PublicScopes()}, nil
+	default:
+		return &Caller{Kind: Anonymous, Scopes: identity.ScopeSet{}}, nil
+	}
+}
+
+func (r *Resolver) resolveAPIKey(ctx context.Context, key string) (*Caller, error) {
+	if r.SingleUserKey != "" {
+		if subtle.ConstantTimeCompare([]byte(key), []byte(r.SingleUserKey)) != 1 {
+			return nil, httperr.New(401, MsgInvalidAPIKey)
+		}
+		return &Caller{Kind: SingleUser, Scopes: SingleUserScopes(), Admin: true}, nil
+	}
+	if r.APIKeys == nil {
+		return nil, httperr.New(401, MsgInvalidAPIKey)
+	}
+	c, err := r.APIKeys.VerifyAPIKey(ctx, key)
+	switch {
+	case errors.Is(err, ErrInvalidAPIKey):
+		return nil, httperr.Unauthorized(MsgInvalidAPIKey).Wrap(err)
+	case err != nil:
+		return nil, fmt.Errorf("verify API key: %w", err)
+	}
+	return c, nil
+}

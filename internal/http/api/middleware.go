@@ -1,0 +1,174 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/logging"
+)
+
+// Header and cookie names shared with Tiled (tiled/server/app.py).
+const (
+	requestIDHeader = "X-Tiled-Request-Id"
+	csrfCookie      = "tiled_csrf"
+	csrfHeader      = "X-Csrf"
+	csrfQuery       = "csrf"
+)
+
+// recoverPanics turns a panic into a logged 500, so one bad request cannot
+// take the replica down.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.deps.Logger.ErrorContext(c.Request().Context(), "panic serving request",
+					"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// requestID gives every request an id, echoed in X-Tiled-Request-Id as Tiled
+// does, and put in the context for log records.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		c.Response().Header().Set(requestIDHeader, id)
+		r := c.Request()
+		c.SetRequest(r.WithContext(logging.WithRequestID(r.Context(), id)))
+		return next(c)
+	}
+}
+
+// accessLog writes one line per request. It logs the path, never the query
+// string: the query may carry an API key.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		level := slog.LevelInfo
+		if isProbe(c) {
+			level = slog.LevelDebug
+		}
+		r := c.Request()
+		s.deps.Logger.Log(r.Context(), level, "request",
+			"method", r.Method, "path", r.URL.Path, "route", c.Path(),
+			"status", c.Response().Status, "bytes", c.Response().Size,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"caller", authn.FromContext(r.Context()).Name(), "remote", c.RealIP())
+		return nil
+	}
+}
+
+// csrf implements Tiled's double-submit-cookie protection: a request that
+// changes state and carries the API-key cookie must repeat the tiled_csrf
+// cookie's value in the X-Csrf header (or csrf query parameter). Every
+// response sets the cookie when the request lacked it, so a client can read
+// it from its first (safe) request, as the Tiled Python client does.
+func csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		cookie, _ := r.Cookie(csrfCookie)
+		if !isSafeMethod(r.Method) && hasCookie(r, authn.APIKeyCookie) {
+			if cookie == nil || cookie.Value == "" {
+				return httperr.Forbidden("Expected tiled_csrf_token cookie")
+			}
+			token := r.Header.Get(csrfHeader)
+			if token == "" {
+				token = r.URL.Query().Get(csrfQuery)
+			}
+			if token == "" {
+				return httperr.Forbidden("Expected csrf query parameter or x-csrf header")
+			}
+			if subtle.ConstantTimeCompare([]byte(token), []byte(cookie.Value)) != 1 {
+				return httperr.Forbidden("Double-submit CSRF tokens do not match")
+			}
+		}
+		if cookie == nil {
+			var b [32]byte
+			_, _ = rand.Read(b[:])
+			setCookie(c, csrfCookie, encodeURLSafe(b[:]))
+		}
+		return next(c)
+	}
+}
+
+// authenticate resolves the request's credentials into a Caller. Rejected
+// credentials are recorded, not answered here: see authn.WithError.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if isProbe(c) {
+			return next(c)
+		}
+		r := c.Request()
+		ctx := r.Context()
+		creds, err := authn.Extract(r)
+		if err == nil {
+			var caller *authn.Caller
+			caller, err = s.deps.Resolver.Resolve(ctx, creds)
+			if err == nil {
+				ctx = authn.WithCaller(ctx, caller)
+				if creds.APIKeySource == authn.FromQuery {
+					// Like Jupyter: a URL with ?api_key= opened in a browser
+					// logs the browser in, so the key can leave the URL.
+					if ck, _ := r.Cookie(authn.APIKeyCookie); ck == nil || ck.Value != creds.APIKey {
+						setCookie(c, authn.APIKeyCookie, creds.APIKey)
+					}
+				}
+			}
+		}
+		if err != nil {
+			ctx = authn.WithError(ctx, err)
+		}
+		c.SetRequest(r.WithContext(ctx))
+		return next(c)
+	}
+}
+
+// setCookie sets a session cookie (no expiry: it lasts as long as the
+// browser keeps it, as Tiled's do), HttpOnly and SameSite=Lax, and Secure
+// when the client reached us over HTTPS.
+func setCookie(c echo.Context, name, value string) {
+	c.SetCookie(&http.Cookie{
+		Name: name, Value: value, Path: "/",
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: isHTTPS(c.Request()),
+	})
+}
+
+func isHTTPS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+func hasCookie(r *http.Request, name string) bool {
+	_, err := r.Cookie(name)
+	return err == nil
+}
+
+func isSafeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}

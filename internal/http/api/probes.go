@@ -1,0 +1,41 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// readinessTimeout bounds a readiness check, so a hung database makes the
+// probe fail fast instead of piling up probe requests.
+const readinessTimeout = 2 * time.Second
+
+// healthz says the process is alive and serving HTTP. It checks nothing
+// else, so a database outage never gets a replica restarted.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz says whether this replica should receive traffic: not while it
+// drains, nor while a dependency (database, schema) is not ready. The body is
+// generic; the reason goes to the log.
+func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+	}
+	if s.deps.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), readinessTimeout)
+		defer cancel()
+		if err := s.deps.Ready(ctx); err != nil {
+			s.deps.Logger.WarnContext(ctx, "not ready", "error", err)
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) version(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.deps.Build)
+}

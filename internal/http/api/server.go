@@ -1,0 +1,117 @@
+// Package api assembles the HTTP surface: the Echo instance, its middleware,
+// the table of routes, the one place where errors become responses, and the
+// routes that belong to no other surface (about, probes, landing page).
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/labstack/echo/otelecho"
+
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/version"
+)
+
+// Registrar is a surface that adds its own routes to the API group
+// (data handlers, auth handlers).
+type Registrar interface {
+	Register(g *echo.Group)
+}
+
+// Provider describes an authentication provider for the about document.
+type Provider struct {
+	Name string
+	// External is true for providers that send the person to another site
+	// (OIDC); false for username/password providers.
+	External            bool
+	ConfirmationMessage *string
+}
+
+// Deps are everything the HTTP surface needs, passed in explicitly.
+type Deps struct {
+	Logger   *slog.Logger
+	Build    version.Info
+	Resolver *authn.Resolver
+	// Providers are listed in the about document; none means single-user.
+	Providers []Provider
+	// Formats and Aliases describe the serializers, for the about document.
+	Formats map[string][]string
+	Aliases map[string]map[string][]string
+	// Surfaces register the rest of the API (data, auth).
+	Surfaces []Registrar
+	// Ready reports whether this replica should receive traffic; nil means
+	// always ready. Its error is logged, never sent.
+	Ready func(ctx context.Context) error
+	// Tracing adds an OpenTelemetry span to every request.
+	Tracing bool
+}
+
+// Server is the HTTP surface of one replica.
+type Server struct {
+	deps     Deps
+	echo     *echo.Echo
+	draining atomic.Bool
+}
+
+// New builds the Echo instance with every route.
+func New(d Deps) *Server {
+	s := &Server{deps: d, echo: echo.New()}
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	// Echo's default binder is not used; handlers parse what they accept and
+	// answer 422 in Tiled's shape themselves.
+	e.Pre(s.recoverPanics, s.requestID)
+	if d.Tracing {
+		e.Use(otelecho.Middleware("tiled-server", otelecho.WithSkipper(isProbe)))
+	}
+	e.Use(s.accessLog, csrf, s.authenticate)
+	s.routes()
+	return s
+}
+
+// Handler returns the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo exposes the router, for tests that add routes.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// Drain marks the replica as going away: /readyz answers 503 so the load
+// balancer stops sending new requests before the listener closes.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// routes is the table of every route the server answers. Surfaces add theirs
+// under /api/v1 in their Register methods.
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/version", s.version)
+	e.GET("/", s.landing)
+
+	api := e.Group(links.APIPrefix)
+	// Tiled answers /api/v1 with a redirect to /api/v1/; we answer both, so
+	// that visiting the start-up URL sets the cookie in one step.
+	e.GET(links.APIPrefix, s.about)
+	api.GET("/", s.about)
+	for _, r := range s.deps.Surfaces {
+		r.Register(api)
+	}
+}
+
+func isProbe(c echo.Context) bool {
+	switch c.Path() {
+	case "/healthz", "/readyz", "/version":
+		return true
+	}
+	return false
+}
+
+// now is used only for log durations, never for domain decisions.
+func now() time.Time { return time.Now() }
