@@ -1,0 +1,287 @@
+package sessions
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/storeerr"
+	"github.com/tiledgo/server/internal/tokens"
+)
+
+// Errors the Manager returns; the HTTP layer maps them to Tiled's answers.
+var (
+	// ErrEnded: the session is unknown, revoked or expired. Tiled answers all
+	// three alike so that a revocation is not revealed.
+	ErrEnded = errors.New("session ended")
+	// ErrMalformed: the refresh token is not one of ours in form.
+	ErrMalformed = errors.New("malformed refresh token")
+	// ErrTooManySessions: the principal reached the session limit.
+	ErrTooManySessions = errors.New("too many sessions")
+)
+
+// Limits and lifetimes. Zero SessionMaxAge means sessions never hit a hard
+// cap (seed 000's default); they still end after RefreshMaxAge of inactivity.
+type Config struct {
+	AccessTokenMaxAge time.Duration
+	// RefreshMaxAge is the max inactive age: each refresh moves the deadline.
+	RefreshMaxAge time.Duration
+	SessionMaxAge time.Duration
+	// Grace is how long the previous refresh token of a session still works
+	// after a rotation, for racing refreshes (two tabs, a retry behind a load
+	// balancer). Reuse after it revokes the session (OAuth 2.0 Security BCP).
+	Grace time.Duration
+	// MaxSessions per principal (Tiled: 200).
+	MaxSessions int
+}
+
+// DefaultConfig returns Tiled's defaults (seed 000: 15 min, 1 week, unlimited).
+func DefaultConfig() Config {
+	return Config{
+		AccessTokenMaxAge: 15 * time.Minute,
+		RefreshMaxAge:     7 * 24 * time.Hour,
+		Grace:             10 * time.Second,
+		MaxSessions:       200,
+	}
+}
+
+// Manager runs sliding sessions on top of the stores.
+type Manager struct {
+	Sessions   Store
+	Identities identity.Store
+	Keys       tokens.Keys
+	Config     Config
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Tokens is what a login or refresh returns (Tiled's token response).
+type Tokens struct {
+	AccessToken           string
+	ExpiresIn             int64
+	RefreshToken          string
+	RefreshTokenExpiresIn int64
+	SessionID             uuid.UUID
+	Principal             identity.Principal
+}
+
+// Start opens a session for p (already found or created by a login) and
+// returns its first tokens.
+func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[string]any) (Tokens, error) {
+	now := m.Now().UTC()
+	n, err := m.Sessions.CountActiveSessions(ctx, p.ID, now)
+	if err != nil {
+		return Tokens{}, fmt.Errorf("count sessions: %w", err)
+	}
+	if n >= m.Config.MaxSessions {
+		return Tokens{}, fmt.Errorf("%w: principal has %d", ErrTooManySessions, n)
+	}
+	if state == nil {
+		state = map[string]any{}
+	}
+	s := Session{
+		ID: uuid.New(), PrincipalID: p.ID, CreatedAt: now, LastUsedAt: now,
+		RefreshExpiresAt: now.Add(m.Config.RefreshMaxAge), State: state,
+	}
+	if m.Config.SessionMaxAge > 0 {
+		exp := now.Add(m.Config.SessionMaxAge)
+		s.ExpiresAt = &exp
+	}
+	rt := m.Keys.Refresh(s.ID, 0)
+	s.RefreshHash = rt.Hash()
+	if err := m.Sessions.CreateSession(ctx, s); err != nil {
+		return Tokens{}, fmt.Errorf("create session: %w", err)
+	}
+	return m.issue(s, p, rt, now)
+}
+
+// Refresh exchanges a refresh token for new tokens, rotating it.
+//
+// The store applies the rotation in one conditional update, so of many
+// concurrent refreshes with the same token exactly one rotates. The others,
+// if they arrive within the grace window, are handed the very token the
+// winner got (re-derived, never stored), so every caller ends on the same
+// session. A genuine old token presented after the window is a replay:
+// the session is revoked and every holder must log in again.
+func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
+	rt, err := tokens.ParseRefresh(token)
+	if err != nil {
+		return Tokens{}, ErrMalformed
+	}
+	now := m.Now().UTC()
+	next := m.Keys.Refresh(rt.SessionID, rt.Generation+1)
+	s, err := m.Sessions.RotateRefresh(ctx, Rotation{
+		SessionID: rt.SessionID, PresentedHash: rt.Hash(), NewHash: next.Hash(),
+		Now: now, NewRefreshExpiresAt: now.Add(m.Config.RefreshMaxAge),
+	})
+	switch {
+	case err == nil:
+		return m.issueFor(ctx, s, next, now)
+	case errors.Is(err, storeerr.ErrNotFound):
+		return Tokens{}, ErrEnded
+	case !errors.Is(err, ErrStaleRefresh):
+		return Tokens{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+
+	// Someone rotated this token first.
+	s, err = m.Sessions.GetSession(ctx, rt.SessionID)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return Tokens{}, ErrEnded
+	} else if err != nil {
+		return Tokens{}, fmt.Errorf("read session: %w", err)
+	}
+	if !s.Active(now) || !m.Keys.IssuedRefresh(rt) {
+		// A guess at a known session id proves nothing: do not revoke on it.
+		return Tokens{}, ErrEnded
+	}
+	if rt.Generation == s.Generation-1 && s.RotatedAt != nil && now.Sub(*s.RotatedAt) <= m.Config.Grace &&
+		subtle.ConstantTimeCompare(rt.Hash(), s.PrevRefreshHash) == 1 {
+		cur, ok := m.Keys.RefreshForHash(s.ID, s.Generation, s.RefreshHash)
+		if ok {
+			return m.issueFor(ctx, s, cur, now)
+		}
+	}
+	if rt.Generation < s.Generation {
+		if err := m.Sessions.RevokeSession(ctx, s.ID, "refresh token reuse", now); err != nil && !errors.Is(err, storeerr.ErrNotFound) {
+			return Tokens{}, fmt.Errorf("revoke reused session: %w", err)
+		}
+		m.Logger.WarnContext(ctx, "refresh token reused after rotation; session revoked",
+			"session", s.ID, "principal", s.PrincipalID, "presented_generation", rt.Generation, "generation", s.Generation)
+	}
+	return Tokens{}, ErrEnded
+}
+
+// RevokeByRefreshToken ends the session a refresh token belongs to. It needs
+// only the token, as Tiled's POST /auth/session/revoke: holding the token is
+// proof enough. ErrEnded if the token matches no session.
+func (m *Manager) RevokeByRefreshToken(ctx context.Context, token string) (uuid.UUID, error) {
+	rt, err := tokens.ParseRefresh(token)
+	if err != nil || !m.Keys.IssuedRefresh(rt) {
+		return uuid.Nil, ErrMalformed
+	}
+	s, err := m.Sessions.GetSession(ctx, rt.SessionID)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return rt.SessionID, ErrEnded
+	} else if err != nil {
+		return rt.SessionID, fmt.Errorf("read session: %w", err)
+	}
+	if err := m.Sessions.RevokeSession(ctx, s.ID, "revoked by refresh token holder", m.Now().UTC()); err != nil {
+		if errors.Is(err, storeerr.ErrNotFound) {
+			return s.ID, ErrEnded
+		}
+		return s.ID, fmt.Errorf("revoke session: %w", err)
+	}
+	return s.ID, nil
+}
+
+// Revoke ends a session by id on behalf of caller: its own sessions, or any
+// with admin rights. Sessions of others answer ErrEnded, as if absent.
+func (m *Manager) Revoke(ctx context.Context, caller *authn.Caller, id uuid.UUID) error {
+	s, err := m.Sessions.GetSession(ctx, id)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return ErrEnded
+	} else if err != nil {
+		return fmt.Errorf("read session: %w", err)
+	}
+	if s.PrincipalID != caller.PrincipalID && !caller.Admin {
+		return ErrEnded
+	}
+	if err := m.Sessions.RevokeSession(ctx, id, "revoked", m.Now().UTC()); err != nil {
+		if errors.Is(err, storeerr.ErrNotFound) {
+			return ErrEnded
+		}
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}
+
+// VerifyAccessToken implements authn.TokenVerifier. Besides the signature
+// and expiry it checks that the session is still live, so a revocation stops
+// the session's access tokens on every replica at once rather than after
+// access_token_max_age, as in Tiled.
+func (m *Manager) VerifyAccessToken(ctx context.Context, token string) (*authn.Caller, error) {
+	now := m.Now().UTC()
+	c, err := m.Keys.VerifyAccess(token, now)
+	switch {
+	case errors.Is(err, tokens.ErrExpired):
+		return nil, authn.ErrExpiredToken
+	case err != nil:
+		return nil, authn.ErrInvalidToken
+	}
+	pid, _ := c.PrincipalID()
+	caller := &authn.Caller{
+		Kind: authn.Session, PrincipalID: pid, PrincipalType: identity.PrincipalType(c.SubjectType),
+		Scopes: identity.NewScopeSet(c.Scopes...),
+	}
+	for _, i := range c.Identities {
+		caller.Identities = append(caller.Identities, identity.Identity{ID: i.ID, Provider: i.IDP, PrincipalID: pid})
+	}
+	caller.Admin = caller.Scopes.Has(identity.ScopeReadPrincipals, identity.ScopeWritePrincipals)
+	if c.SessionID != "" {
+		sid, err := uuid.Parse(c.SessionID)
+		if err != nil {
+			return nil, authn.ErrInvalidToken
+		}
+		s, err := m.Sessions.GetSession(ctx, sid)
+		if errors.Is(err, storeerr.ErrNotFound) {
+			return nil, authn.ErrSessionEnded
+		} else if err != nil {
+			return nil, fmt.Errorf("check session: %w", err)
+		}
+		if s.RevokedAt != nil || s.PrincipalID != pid {
+			return nil, authn.ErrSessionEnded
+		}
+		caller.SessionID = sid
+	}
+	return caller, nil
+}
+
+// issueFor reloads the principal (roles and identities may have changed
+// since the session began) and mints tokens for session s.
+func (m *Manager) issueFor(ctx context.Context, s Session, rt tokens.RefreshToken, now time.Time) (Tokens, error) {
+	p, err := m.Identities.GetPrincipal(ctx, s.PrincipalID)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return Tokens{}, ErrEnded
+	} else if err != nil {
+		return Tokens{}, fmt.Errorf("read principal: %w", err)
+	}
+	return m.issue(s, p, rt, now)
+}
+
+func (m *Manager) issue(s Session, p identity.Principal, rt tokens.RefreshToken, now time.Time) (Tokens, error) {
+	accessExp := now.Add(m.Config.AccessTokenMaxAge)
+	refreshExp := s.RefreshExpiresAt
+	if s.ExpiresAt != nil {
+		if s.ExpiresAt.Before(refreshExp) {
+			refreshExp = *s.ExpiresAt
+		}
+		// An access token never outlives its session.
+		if s.ExpiresAt.Before(accessExp) {
+			accessExp = *s.ExpiresAt
+		}
+	}
+	claims := tokens.AccessClaims{
+		Subject: strings.ReplaceAll(p.ID.String(), "-", ""), SubjectType: string(p.Type),
+		Scopes: identity.ScopesOfRoles(p.Roles).Sorted(), State: s.State, SessionID: s.ID.String(),
+	}
+	for _, i := range p.Identities {
+		claims.Identities = append(claims.Identities, tokens.Identity{ID: i.ID, IDP: i.Provider})
+	}
+	access, err := m.Keys.SignAccess(claims, now, accessExp)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{
+		AccessToken: access, ExpiresIn: int64(accessExp.Sub(now) / time.Second),
+		RefreshToken: rt.String(), RefreshTokenExpiresIn: int64(refreshExp.Sub(now) / time.Second),
+		SessionID: s.ID, Principal: p,
+	}, nil
+}
