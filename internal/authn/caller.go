@@ -56,7 +56,8 @@ type Caller struct {
 	APIKeyFirstEight string
 	// AccessTags restricts an API key to nodes with these tags (nil: none).
 	AccessTags []string
-	// Admin is true when the principal has the admin role.
+	// Admin is true when the request may act on other principals' sessions
+	// and keys: it holds write:principals (the admin role's scope).
 	Admin bool
 }
 

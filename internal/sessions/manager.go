@@ -224,7 +224,7 @@ func (m *Manager) VerifyAccessToken(ctx context.Context, token string) (*authn.C
 	for _, i := range c.Identities {
 		caller.Identities = append(caller.Identities, identity.Identity{ID: i.ID, Provider: i.IDP, PrincipalID: pid})
 	}
-	caller.Admin = caller.Scopes.Has(identity.ScopeReadPrincipals, identity.ScopeWritePrincipals)
+	caller.Admin = caller.Scopes.Has(identity.ScopeWritePrincipals)
 	if c.SessionID != "" {
 		sid, err := uuid.Parse(c.SessionID)
 		if err != nil {

@@ -1,0 +1,162 @@
+// Package apikeys issues and checks principals' API keys. Only a hash of a
+// key is stored; the secret is shown once, at creation.
+package apikeys
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/storeerr"
+	"github.com/tiledgo/server/internal/tokens"
+)
+
+// Limits, as Tiled's (tiled/server/authentication.py).
+const (
+	MaxKeysPerPrincipal = 100
+	// touchInterval throttles latest_activity writes: at most one per key per
+	// minute, however busy the key is.
+	touchInterval = time.Minute
+)
+
+// Errors from Issue, mapped by the HTTP layer.
+var (
+	ErrScopesNotHeld   = errors.New("requested scopes exceed the principal's")
+	ErrTagsWithScopes  = errors.New("access tags cannot be combined with these scopes")
+	ErrTooManyKeys     = errors.New("too many API keys")
+	ErrInvalidLifetime = errors.New("expires_in must be positive")
+)
+
+// Service issues and verifies API keys.
+type Service struct {
+	Identities identity.Store
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Request is what a caller asks for (Tiled's APIKeyRequestParams).
+type Request struct {
+	// Scopes nil means ["inherit"]: whatever the owner holds at use time.
+	Scopes     []string
+	ExpiresIn  *int64
+	Note       string
+	AccessTags []string
+}
+
+// Issued is a new key with its secret, which is never stored.
+type Issued struct {
+	Key    identity.APIKey
+	Secret string
+}
+
+// Issue makes a key for owner. grantable is what the creator may hand out:
+// the owner's role scopes, narrowed to the creator's own scopes when the
+// creator is itself a limited key (so a key cannot mint a broader key).
+func (s *Service) Issue(ctx context.Context, owner identity.Principal, grantable identity.ScopeSet, req Request) (Issued, error) {
+	scopes := req.Scopes
+	if scopes == nil {
+		scopes = []string{identity.ScopeInherit}
+	}
+	ownerScopes := identity.ScopesOfRoles(owner.Roles)
+	for _, sc := range scopes {
+		ok := grantable.Has(sc)
+		if sc == identity.ScopeInherit {
+			// inherit grants all the owner has: only a creator holding all of it may.
+			ok = len(grantable.Intersect(ownerScopes)) == len(ownerScopes)
+		}
+		if !ok {
+			return Issued{}, fmt.Errorf("%w: %v", ErrScopesNotHeld, sc)
+		}
+	}
+	if req.AccessTags != nil && (slices.Contains(scopes, identity.ScopeAdminAPIKeys) || slices.Contains(scopes, identity.ScopeInherit)) {
+		return Issued{}, ErrTagsWithScopes
+	}
+	now := s.Now().UTC()
+	var exp *time.Time
+	if req.ExpiresIn != nil {
+		if *req.ExpiresIn <= 0 {
+			return Issued{}, ErrInvalidLifetime
+		}
+		e := now.Add(time.Duration(*req.ExpiresIn) * time.Second)
+		exp = &e
+	}
+	n, err := s.Identities.CountAPIKeys(ctx, owner.ID, now)
+	if err != nil {
+		return Issued{}, fmt.Errorf("count API keys: %w", err)
+	}
+	if n >= MaxKeysPerPrincipal {
+		return Issued{}, fmt.Errorf("%w: %d", ErrTooManyKeys, n)
+	}
+	// The lookup prefix is unique per principal; on the rare clash, draw again.
+	for attempt := 0; ; attempt++ {
+		secret, first, hash := tokens.NewAPIKey()
+		k := identity.APIKey{
+			ID: uuid.New(), PrincipalID: owner.ID, FirstEight: first, SecretHash: hash,
+			Scopes: scopes, AccessTags: req.AccessTags, Note: req.Note, ExpiresAt: exp, CreatedAt: now,
+		}
+		err := s.Identities.CreateAPIKey(ctx, k)
+		if err == nil {
+			return Issued{Key: k, Secret: secret}, nil
+		}
+		if !errors.Is(err, storeerr.ErrConflict) || attempt >= 3 {
+			return Issued{}, fmt.Errorf("store API key: %w", err)
+		}
+	}
+}
+
+// Lookup finds the stored key matching a presented secret, comparing hashes
+// in constant time. authn.ErrInvalidAPIKey if none matches or it expired.
+func (s *Service) Lookup(ctx context.Context, secret string) (identity.APIKey, error) {
+	first, hash, err := tokens.ParseAPIKey(secret)
+	if err != nil {
+		return identity.APIKey{}, authn.ErrInvalidAPIKey
+	}
+	cands, err := s.Identities.APIKeysByFirstEight(ctx, first, s.Now().UTC())
+	if err != nil {
+		return identity.APIKey{}, fmt.Errorf("look up API key: %w", err)
+	}
+	for _, k := range cands {
+		if subtle.ConstantTimeCompare(k.SecretHash, hash) == 1 {
+			return k, nil
+		}
+	}
+	return identity.APIKey{}, authn.ErrInvalidAPIKey
+}
+
+// VerifyAPIKey implements authn.APIKeyVerifier. The key's scopes are
+// intersected with the owner's current role scopes, so a key whose owner
+// lost a scope loses it too; "inherit" resolves to the owner's scopes now.
+func (s *Service) VerifyAPIKey(ctx context.Context, secret string) (*authn.Caller, error) {
+	k, err := s.Lookup(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Identities.GetPrincipal(ctx, k.PrincipalID)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return nil, authn.ErrInvalidAPIKey
+	} else if err != nil {
+		return nil, fmt.Errorf("read key owner: %w", err)
+	}
+	owner := identity.ScopesOfRoles(p.Roles)
+	scopes := identity.NewScopeSet(k.Scopes...).Intersect(owner)
+	if slices.Contains(k.Scopes, identity.ScopeInherit) {
+		scopes = owner
+	}
+	if err := s.Identities.TouchAPIKey(ctx, k.ID, s.Now().UTC(), touchInterval); err != nil {
+		// Activity is bookkeeping; a failed write must not fail the request.
+		s.Logger.WarnContext(ctx, "record API key activity", "error", err)
+	}
+	return &authn.Caller{
+		Kind: authn.APIKey, PrincipalID: p.ID, PrincipalType: p.Type, Identities: p.Identities,
+		Scopes: scopes, APIKeyFirstEight: k.FirstEight, AccessTags: k.AccessTags,
+		Admin: scopes.Has(identity.ScopeWritePrincipals),
+	}, nil
+}

@@ -1,0 +1,203 @@
+package authapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
+)
+
+// parseKeyRequest reads Tiled's APIKeyRequestParams. Every member is optional
+// but must have the right type when present.
+func parseKeyRequest(r *http.Request) (apikeys.Request, error) {
+	body, err := readJSON(r)
+	if err != nil {
+		return apikeys.Request{}, err
+	}
+	var req apikeys.Request
+	var problems []map[string]any
+	decode := func(name string, dst any, msg string) {
+		raw, ok := body[name]
+		if !ok || string(raw) == "null" {
+			return
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			problems = append(problems, invalid(msg, name))
+		}
+	}
+	var expires *float64
+	decode("scopes", &req.Scopes, "Input should be a valid list of strings")
+	decode("expires_in", &expires, "Input should be a valid integer")
+	decode("note", &req.Note, "Input should be a valid string")
+	decode("access_tags", &req.AccessTags, "Input should be a valid list of strings")
+	if expires != nil {
+		if *expires != float64(int64(*expires)) {
+			problems = append(problems, invalid("Input should be a valid integer", "expires_in"))
+		} else {
+			n := int64(*expires)
+			req.ExpiresIn = &n
+		}
+	}
+	if raw, ok := body["scopes"]; ok && string(raw) != "null" && req.Scopes == nil {
+		req.Scopes = []string{} // an explicit empty list, not "inherit"
+	}
+	for _, sc := range req.Scopes {
+		if !identity.IsKnownScope(sc) {
+			problems = append(problems, invalid(fmt.Sprintf("Unknown scope %q", sc), "scopes"))
+		}
+	}
+	if len(problems) > 0 {
+		return apikeys.Request{}, unprocessable(problems...)
+	}
+	return req, nil
+}
+
+// issueKey makes a key for owner on behalf of a creator allowed grantable.
+func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grantable identity.ScopeSet) error {
+	req, err := parseKeyRequest(c.Request())
+	if err != nil {
+		return err
+	}
+	issued, err := h.APIKeys.Issue(c.Request().Context(), owner, grantable, req)
+	switch {
+	case errors.Is(err, apikeys.ErrScopesNotHeld):
+		return httperr.Forbidden(fmt.Sprintf("Requested scopes %s must be a subset of the principal's scopes %s.",
+			authn.PyList(req.Scopes), authn.PyList(grantable.Sorted())))
+	case errors.Is(err, apikeys.ErrTagsWithScopes):
+		return httperr.Forbidden(fmt.Sprintf("Requested scopes %s contain scopes that cannot be combined with access tag restrictions.",
+			authn.PyList(req.Scopes)))
+	case errors.Is(err, apikeys.ErrInvalidLifetime):
+		return unprocessable(invalid("Input should be greater than 0", "expires_in"))
+	case errors.Is(err, apikeys.ErrTooManyKeys):
+		return httperr.BadRequest(fmt.Sprintf("This Principal already has %d API keys which is greater than or equal to "+
+			"the maximum number allowed, %d. Some API keys must be deleted before creating new ones.",
+			apikeys.MaxKeysPerPrincipal, apikeys.MaxKeysPerPrincipal))
+	case err != nil:
+		return err
+	}
+	out := apiKeyJSON(issued.Key)
+	out["secret"] = issued.Secret
+	h.Logger.InfoContext(c.Request().Context(), "API key created", "principal", owner.ID, "first_eight", issued.Key.FirstEight)
+	return c.JSON(http.StatusOK, out)
+}
+
+// createAPIKey is POST /auth/apikey: a key for the caller's own principal.
+func (h *Handlers) createAPIKey(c echo.Context) error {
+	if err := authn.RequireScopes(c.Request(), identity.ScopeCreateAPIKeys); err != nil {
+		return err
+	}
+	caller, err := principalCaller(c)
+	if err != nil {
+		return err
+	}
+	owner, err := h.Identities.GetPrincipal(c.Request().Context(), caller.PrincipalID)
+	if err != nil {
+		if isNotFound(err) {
+			return httperr.Unauthorized("Principal no longer exists.")
+		}
+		return err
+	}
+	// A session may grant what its principal holds; an API key only what it holds itself.
+	return h.issueKey(c, owner, identity.ScopesOfRoles(owner.Roles).Intersect(caller.Scopes))
+}
+
+// apiKeyInfo is GET /auth/apikey: what the presented key is.
+func (h *Handlers) apiKeyInfo(c echo.Context) error {
+	creds, err := authn.Extract(c.Request())
+	if err != nil {
+		return err
+	}
+	if creds.APIKey == "" {
+		return httperr.New(http.StatusUnauthorized, authn.MsgNoAPIKeyProvided)
+	}
+	k, err := h.APIKeys.Lookup(c.Request().Context(), creds.APIKey)
+	if errors.Is(err, authn.ErrInvalidAPIKey) {
+		return httperr.New(http.StatusUnauthorized, authn.MsgInvalidAPIKey)
+	} else if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, apiKeyJSON(k))
+}
+
+// deleteAPIKey is DELETE /auth/apikey?first_eight=: revoke one of the
+// caller's own keys.
+func (h *Handlers) deleteAPIKey(c echo.Context) error {
+	if err := authn.RequireScopes(c.Request(), identity.ScopeRevokeAPIKeys); err != nil {
+		return err
+	}
+	caller, err := principalCaller(c)
+	if err != nil {
+		return err
+	}
+	first, err := firstEightParam(c)
+	if err != nil {
+		return err
+	}
+	err = h.Identities.DeleteAPIKey(c.Request().Context(), caller.PrincipalID, first)
+	if isNotFound(err) {
+		return httperr.NotFound(fmt.Sprintf("The currently-authenticated %s has no such API key.", caller.PrincipalType))
+	} else if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// createAPIKeyFor is POST /auth/principal/{uuid}/apikey (admin:apikeys).
+func (h *Handlers) createAPIKeyFor(c echo.Context) error {
+	if err := authn.RequireScopes(c.Request(), identity.ScopeAdminAPIKeys); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("uuid"))
+	if err != nil {
+		return unprocessable(invalid("Input should be a valid UUID", "uuid"))
+	}
+	owner, err := h.Identities.GetPrincipal(c.Request().Context(), id)
+	if isNotFound(err) {
+		return httperr.NotFound(fmt.Sprintf("Principal %s does not exist or insufficient permissions.", id))
+	} else if err != nil {
+		return err
+	}
+	return h.issueKey(c, owner, identity.ScopesOfRoles(owner.Roles))
+}
+
+// deleteAPIKeyFor is DELETE /auth/principal/{uuid}/apikey?first_eight= (admin:apikeys).
+func (h *Handlers) deleteAPIKeyFor(c echo.Context) error {
+	if err := authn.RequireScopes(c.Request(), identity.ScopeAdminAPIKeys); err != nil {
+		return err
+	}
+	id, err := uuid.Parse(c.Param("uuid"))
+	if err != nil {
+		return unprocessable(invalid("Input should be a valid UUID", "uuid"))
+	}
+	first, err := firstEightParam(c)
+	if err != nil {
+		return err
+	}
+	err = h.Identities.DeleteAPIKey(c.Request().Context(), id, first)
+	if isNotFound(err) {
+		return httperr.NotFound(fmt.Sprintf("The principal %s has no such API key.", id))
+	} else if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func firstEightParam(c echo.Context) (string, error) {
+	q := c.QueryParams()
+	if !q.Has("first_eight") {
+		return "", httperr.Unprocessable([]map[string]any{{"type": "missing", "loc": []any{"query", "first_eight"}, "msg": "Field required", "input": nil}})
+	}
+	f := q.Get("first_eight")
+	if len(f) > 8 {
+		f = f[:8]
+	}
+	return f, nil
+}

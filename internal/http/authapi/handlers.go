@@ -1,0 +1,170 @@
+// Package authapi serves Tiled's /api/v1/auth routes: logins for each
+// provider, session refresh and revocation, whoami, API keys and the admin
+// routes for principals. Messages and status codes are Tiled's
+// (tiled/server/authentication.py) so the Tiled Python client works as is.
+package authapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/authenticator"
+	"github.com/tiledgo/server/internal/authenticator/oidc"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
+)
+
+// Provider is one configured authentication provider. Exactly one of
+// Password and OIDC is set.
+type Provider struct {
+	Name                string
+	ConfirmationMessage *string
+	Password            authenticator.Password
+	OIDC                *oidc.Provider
+}
+
+// AdminIdentity names an identity that is made admin (tiled_admins).
+type AdminIdentity struct{ Provider, ID string }
+
+// LoginLimit bounds failed password logins per provider and username, in the
+// session database so every replica counts the same attempts.
+type LoginLimit struct {
+	MaxFailures int
+	Window      time.Duration
+}
+
+// Handlers serves the auth routes.
+type Handlers struct {
+	Providers  []Provider
+	Admins     []AdminIdentity
+	Manager    *sessions.Manager
+	Sessions   sessions.Store
+	Identities identity.Store
+	APIKeys    *apikeys.Service
+	LoginLimit LoginLimit
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Register adds the routes under the API group.
+func (h *Handlers) Register(g *echo.Group) {
+	a := g.Group("/auth")
+	a.POST("/provider/:provider/token", h.token)
+	h.registerExternal(a)
+	a.POST("/session/refresh", h.refresh)
+	a.POST("/session/revoke", h.revokeByToken)
+	a.DELETE("/session/revoke/:session_id", h.revokeByID)
+	a.POST("/logout", h.logout)
+	a.GET("/whoami", h.whoami)
+	a.POST("/apikey", h.createAPIKey)
+	a.GET("/apikey", h.apiKeyInfo)
+	a.DELETE("/apikey", h.deleteAPIKey)
+	a.GET("/principal", h.listPrincipals)
+	a.POST("/principal", h.createServicePrincipal)
+	a.GET("/principal/:uuid", h.getPrincipal)
+	a.POST("/principal/:uuid/apikey", h.createAPIKeyFor)
+	a.DELETE("/principal/:uuid/apikey", h.deleteAPIKeyFor)
+}
+
+func (h *Handlers) provider(c echo.Context) (*Provider, error) {
+	name := c.Param("provider")
+	for i := range h.Providers {
+		if h.Providers[i].Name == name {
+			return &h.Providers[i], nil
+		}
+	}
+	return nil, httperr.NotFound("Not Found")
+}
+
+// token is POST /auth/provider/{p}/token: a password login for password
+// providers, the device-code poll for external ones (Tiled mounts one or the
+// other at the same path).
+func (h *Handlers) token(c echo.Context) error {
+	p, err := h.provider(c)
+	if err != nil {
+		return err
+	}
+	if p.OIDC != nil {
+		return h.deviceToken(c, p)
+	}
+	return h.passwordLogin(c, p)
+}
+
+// completeLogin is the end of every successful login: find or create the
+// principal for (provider, id), make it admin if tiled_admins lists it, and
+// open a session.
+func (h *Handlers) completeLogin(ctx context.Context, provider, id string, state map[string]any) (sessions.Tokens, error) {
+	p, created, err := h.Identities.LoginIdentity(ctx, provider, id, []string{identity.RoleUser}, h.Now().UTC())
+	if err != nil {
+		return sessions.Tokens{}, fmt.Errorf("login identity: %w", err)
+	}
+	if created {
+		h.Logger.InfoContext(ctx, "new principal", "provider", provider, "principal", p.ID)
+	}
+	if h.isAdmin(provider, id) && !hasRole(p, identity.RoleAdmin) {
+		if err := h.Identities.GrantRole(ctx, p.ID, identity.RoleAdmin); err != nil {
+			return sessions.Tokens{}, fmt.Errorf("grant admin: %w", err)
+		}
+		if p, err = h.Identities.GetPrincipal(ctx, p.ID); err != nil {
+			return sessions.Tokens{}, fmt.Errorf("reload principal: %w", err)
+		}
+	}
+	t, err := h.Manager.Start(ctx, p, state)
+	if errors.Is(err, sessions.ErrTooManySessions) {
+		n, _ := h.Sessions.CountActiveSessions(ctx, p.ID, h.Now().UTC())
+		return sessions.Tokens{}, httperr.BadRequest(fmt.Sprintf(
+			"This Principal already has %d sessions which is greater than or equal to the maximum number allowed, %d. "+
+				"Some Sessions must be closed before creating new ones.", n, h.Manager.Config.MaxSessions))
+	}
+	return t, err
+}
+
+func (h *Handlers) isAdmin(provider, id string) bool {
+	for _, a := range h.Admins {
+		if a.Provider == provider && a.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func hasRole(p identity.Principal, role string) bool {
+	for _, r := range p.Roles {
+		if r.Name == role {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenResponse is Tiled's token JSON. Identity and principal are included
+// only on login: "once you are logged in, it does not matter how".
+func tokenResponse(t sessions.Tokens, provider, id string) map[string]any {
+	out := map[string]any{
+		"access_token":             t.AccessToken,
+		"expires_in":               t.ExpiresIn,
+		"refresh_token":            t.RefreshToken,
+		"refresh_token_expires_in": t.RefreshTokenExpiresIn,
+		"token_type":               "bearer",
+	}
+	if provider != "" {
+		out["identity"] = map[string]string{"id": id, "provider": provider}
+		out["principal"] = strings.ReplaceAll(t.Principal.ID.String(), "-", "")
+	}
+	return out
+}
+
+// sessionEnded is Tiled's one answer for an unknown, expired or revoked
+// session, so that revocation is not revealed.
+func sessionEnded() *httperr.Error {
+	return httperr.New(http.StatusUnauthorized, "Session has expired. Please re-authenticate.")
+}
