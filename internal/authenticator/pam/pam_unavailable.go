@@ -1,0 +1,33 @@
+//go:build !cgo || !linux
+
+package pam
+
+import (
+	"runtime"
+
+	"github.com/tiledgo/server/internal/authenticator"
+)
+
+// unavailableError says why this build has no PAM; it is an
+// authenticator.ErrUnavailable for errors.Is but reads as its own sentence.
+type unavailableError struct{ reason string }
+
+func (e unavailableError) Error() string {
+	return "PAM authentication is unavailable: " + e.reason
+}
+
+func (unavailableError) Unwrap() error { return authenticator.ErrUnavailable }
+
+// available explains why this build cannot call libpam.
+func available() error {
+	if runtime.GOOS != "linux" {
+		return unavailableError{reason: "this server supports PAM on Linux only and this binary was built for " + runtime.GOOS + "; use another authenticator"}
+	}
+	return unavailableError{reason: "this binary was built without cgo (CGO_ENABLED=0); rebuild with cgo and libpam, or use another authenticator"}
+}
+
+// transact is never reached, since New fails; it answers like New for an
+// Authenticator built some other way.
+func (a *Authenticator) transact(<-chan struct{}, string, string) (string, error) {
+	return "", available()
+}
