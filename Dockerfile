@@ -16,6 +16,9 @@ FROM debian:bookworm-slim
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates libpam0g && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home tiled
 COPY --from=build /out/server /usr/local/bin/server
+# PAM logins check accounts of this image, and pam_unix needs /etc/shadow:
+# for a pam provider, add the accounts here and run with group "shadow"
+# (--group-add shadow / runAsGroup), otherwise every PAM login answers 503.
 USER 10001
 EXPOSE 8000
 ENTRYPOINT ["/usr/local/bin/server"]
