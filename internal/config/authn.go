@@ -1,0 +1,346 @@
+package config
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Kind is the authenticator behind a provider.
+type Kind int
+
+// Kinds of authenticator this server implements.
+const (
+	KindUnknown Kind = iota
+	KindDictionary
+	KindPAM
+	KindOIDC
+	KindDummy
+)
+
+var kindNames = map[Kind]string{
+	KindUnknown: "unknown", KindDictionary: "dictionary", KindPAM: "pam", KindOIDC: "oidc", KindDummy: "dummy",
+}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// External reports whether the person logs in at another site (Tiled's
+// "external" mode) rather than giving a password to this server.
+func (k Kind) External() bool { return k == KindOIDC }
+
+// authenticatorKinds maps Tiled's class paths and our short names.
+var authenticatorKinds = map[string]Kind{
+	"tiled.authenticators:DictionaryAuthenticator": KindDictionary,
+	"tiled.authenticators:PAMAuthenticator":        KindPAM,
+	"tiled.authenticators:OIDCAuthenticator":       KindOIDC,
+	"tiled.authenticators:DummyAuthenticator":      KindDummy,
+	"dictionary": KindDictionary,
+	"pam":        KindPAM,
+	"oidc":       KindOIDC,
+	"dummy":      KindDummy,
+}
+
+// ParseKind resolves an authenticator as written in a config file.
+func ParseKind(s string) (Kind, bool) {
+	k, ok := authenticatorKinds[s]
+	if !ok {
+		k, ok = authenticatorKinds[strings.ToLower(s)]
+		ok = ok && !strings.Contains(s, ":")
+	}
+	return k, ok
+}
+
+// Provider is one authentication.providers entry. Exactly one of the
+// argument structs is set, per Kind (none for dummy).
+type Provider struct {
+	// Name is the "provider" key, used in URLs (/auth/provider/NAME/...).
+	Name string `yaml:"provider"`
+	// Authenticator is the value as written (a Tiled class path or a short
+	// name); Kind is what it means.
+	Authenticator       string          `yaml:"authenticator"`
+	Kind                Kind            `yaml:"kind"`
+	ConfirmationMessage string          `yaml:"confirmation_message"`
+	Dictionary          *DictionaryArgs `yaml:"dictionary,omitempty"`
+	PAM                 *PAMArgs        `yaml:"pam,omitempty"`
+	OIDC                *OIDCArgs       `yaml:"oidc,omitempty"`
+
+	at origin
+}
+
+// DictionaryArgs are DictionaryAuthenticator's arguments.
+type DictionaryArgs struct {
+	UsersToPasswords map[string]Secret `yaml:"users_to_passwords"`
+}
+
+// Passwords returns users_to_passwords in clear, for the authenticator.
+func (a *DictionaryArgs) Passwords() map[string]string {
+	out := make(map[string]string, len(a.UsersToPasswords))
+	for u, p := range a.UsersToPasswords {
+		out[u] = p.Reveal()
+	}
+	return out
+}
+
+// PAMArgs are PAMAuthenticator's arguments.
+type PAMArgs struct {
+	// Service is the PAM service, "login" by default as in Tiled.
+	Service string `yaml:"service"`
+}
+
+// OIDCArgs are OIDCAuthenticator's arguments. Either WellKnownURI is set
+// (Tiled 0.2's form, endpoints and keys discovered), or TokenURI,
+// AuthorizationEndpoint and PublicKeys are (seed 000's older form).
+type OIDCArgs struct {
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// Audience is checked against the ID token's aud; Tiled requires it,
+	// the older form had none, so it defaults to ClientID.
+	Audience              string           `yaml:"audience"`
+	WellKnownURI          string           `yaml:"well_known_uri,omitempty"`
+	TokenURI              string           `yaml:"token_uri,omitempty"`
+	AuthorizationEndpoint string           `yaml:"authorization_endpoint,omitempty"`
+	PublicKeys            []map[string]any `yaml:"public_keys,omitempty"`
+	RedirectOnSuccess     string           `yaml:"redirect_on_success,omitempty"`
+	RedirectOnFailure     string           `yaml:"redirect_on_failure,omitempty"`
+	// UserIDClaim names the ID token claim used as the identity id.
+	UserIDClaim string   `yaml:"user_id_claim"`
+	ExtraScopes []string `yaml:"extra_scopes,omitempty"`
+}
+
+// Discovery reports whether endpoints and keys come from WellKnownURI.
+func (a *OIDCArgs) Discovery() bool { return a.WellKnownURI != "" }
+
+var providerNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+func (d *decoder) providers(n *yaml.Node, path string) []Provider {
+	var out []Provider
+	d.list(n, path, func(item *yaml.Node, p string, _ int) {
+		// Keep a named provider even when its arguments are wrong, so that
+		// checks on names (uniqueness, tiled_admins) still run and do not
+		// report it as missing; the config is refused anyway.
+		if pr, _ := d.provider(item, p); pr.Name != "" {
+			out = append(out, pr)
+		}
+	})
+	return out
+}
+
+func (d *decoder) provider(n *yaml.Node, path string) (Provider, bool) {
+	f, ok := d.object(n, path, []string{"provider", "authenticator", "args"})
+	if !ok {
+		return Provider{}, false
+	}
+	good := d.require(f, "provider", "authenticator")
+	pr := Provider{at: d.origin(f.node)}
+	if v, p := f.get("provider"); v != nil {
+		if s, ok := d.str(v, p); ok {
+			// Tiled's schema: "Unique URL-friendly string"; it is a path
+			// segment of /auth/provider/NAME/...
+			if !providerNameRE.MatchString(s) || s == "." || s == ".." {
+				d.add(v, p, "must be a URL-friendly name: letters, digits, '.', '_' or '-'")
+				good = false
+			}
+			pr.Name = s
+		} else {
+			good = false
+		}
+	}
+	v, p := f.get("authenticator")
+	if v == nil {
+		return pr, false
+	}
+	s, ok := d.str(v, p)
+	if !ok {
+		return pr, false
+	}
+	pr.Authenticator = s
+	pr.Kind, ok = ParseKind(s)
+	if !ok {
+		d.add(v, p, "unsupported authenticator %q; this server implements tiled.authenticators:DictionaryAuthenticator, "+
+			"PAMAuthenticator, OIDCAuthenticator and DummyAuthenticator (or: dictionary, pam, oidc, dummy)", s)
+		return pr, false
+	}
+	args, argsPath := f.get("args")
+	if !d.providerArgs(&pr, args, argsPath, f.node) {
+		good = false
+	}
+	return pr, good
+}
+
+// Arguments per authenticator, from the constructors in
+// tiled/authenticators.py (plus the older OIDC form of seed 000).
+var argKeys = map[Kind][]string{
+	KindDictionary: {"users_to_passwords", "confirmation_message"},
+	KindPAM:        {"service", "confirmation_message"},
+	KindDummy:      {"confirmation_message"},
+	KindOIDC: {
+		"audience", "client_id", "client_secret", "well_known_uri",
+		"token_uri", "authorization_endpoint", "public_keys",
+		"confirmation_message", "redirect_on_success", "redirect_on_failure",
+		"user_id_claim", "extra_scopes", "device_flow_client_id",
+	},
+}
+
+func (d *decoder) providerArgs(pr *Provider, n *yaml.Node, path string, parent *yaml.Node) bool {
+	var f fields
+	if n != nil {
+		var ok bool
+		if f, ok = d.object(n, path, argKeys[pr.Kind]); !ok {
+			return false
+		}
+	} else {
+		// No args: the defaults, and any required argument is missing.
+		f = fields{node: parent, path: path, vals: map[string]*yaml.Node{}}
+	}
+	d.setStr(f, "confirmation_message", &pr.ConfirmationMessage)
+	switch pr.Kind {
+	case KindDictionary:
+		return d.dictionaryArgs(pr, f)
+	case KindPAM:
+		pr.PAM = &PAMArgs{Service: "login"}
+		d.setStr(f, "service", &pr.PAM.Service)
+		if pr.PAM.Service == "" {
+			v, p := f.get("service")
+			d.add(v, p, "must not be empty")
+			return false
+		}
+	case KindOIDC:
+		return d.oidcArgs(pr, f)
+	}
+	return true
+}
+
+func (d *decoder) dictionaryArgs(pr *Provider, f fields) bool {
+	pr.Dictionary = &DictionaryArgs{UsersToPasswords: map[string]Secret{}}
+	if !d.require(f, "users_to_passwords") {
+		return false
+	}
+	v, p := f.get("users_to_passwords")
+	m, ok := d.strMap(v, p)
+	for user, pw := range m {
+		if pw == "" {
+			// Tiled treats an empty password as "no such user".
+			d.warn(v, join(p, user), "empty password: this user cannot log in")
+		}
+		pr.Dictionary.UsersToPasswords[user] = Secret(pw)
+	}
+	return ok
+}
+
+func (d *decoder) oidcArgs(pr *Provider, f fields) bool {
+	a := &OIDCArgs{UserIDClaim: "sub"}
+	pr.OIDC = a
+	good := d.require(f, "client_id", "client_secret")
+	d.setStr(f, "client_id", &a.ClientID)
+	var secret string
+	d.setStr(f, "client_secret", &secret)
+	a.ClientSecret = Secret(secret)
+	d.setStr(f, "audience", &a.Audience)
+	if a.Audience == "" {
+		a.Audience = a.ClientID
+	}
+	d.setStr(f, "user_id_claim", &a.UserIDClaim)
+	for _, u := range []struct {
+		key string
+		dst *string
+	}{
+		{"well_known_uri", &a.WellKnownURI},
+		{"token_uri", &a.TokenURI},
+		{"authorization_endpoint", &a.AuthorizationEndpoint},
+		{"redirect_on_success", &a.RedirectOnSuccess},
+		{"redirect_on_failure", &a.RedirectOnFailure},
+	} {
+		if v, p := f.get(u.key); v != nil {
+			if s, ok := d.str(v, p); ok && d.absoluteURL(v, p, s) {
+				*u.dst = s
+			} else {
+				good = false
+			}
+		}
+	}
+	if v, p := f.get("extra_scopes"); v != nil {
+		a.ExtraScopes, _ = d.strList(v, p)
+	}
+	if v, p := f.get("device_flow_client_id"); v != nil {
+		// ProxiedOIDCAuthenticator's; the device flow here needs no
+		// separate client.
+		d.str(v, p)
+		d.ignore(v, p)
+	}
+	if v, p := f.get("public_keys"); v != nil {
+		a.PublicKeys = d.jwks(v, p)
+	}
+	legacy := []string{"token_uri", "authorization_endpoint", "public_keys"}
+	var given []string
+	for _, k := range legacy {
+		if f.vals[k] != nil {
+			given = append(given, k)
+		}
+	}
+	switch {
+	case f.vals["well_known_uri"] != nil && len(given) > 0:
+		d.add(f.node, f.path, "give either well_known_uri or %s, not both", strings.Join(legacy, " + "))
+		good = false
+	case f.vals["well_known_uri"] == nil && len(given) == 0:
+		d.add(f.node, join(f.path, "well_known_uri"), "is required (or the older token_uri + authorization_endpoint + public_keys)")
+		good = false
+	case f.vals["well_known_uri"] == nil:
+		good = d.require(f, legacy...) && good
+	}
+	return good
+}
+
+func (d *decoder) absoluteURL(n *yaml.Node, path, s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		d.add(n, path, "must be an absolute http:// or https:// URL")
+		return false
+	}
+	return true
+}
+
+// JWK members that hold private key material (RFC 7518 section 6): a
+// public key list must not carry them.
+var privateJWKMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+func (d *decoder) jwks(n *yaml.Node, path string) []map[string]any {
+	var out []map[string]any
+	d.list(n, path, func(item *yaml.Node, p string, _ int) {
+		m, ok := d.freeMap(item, p)
+		if !ok {
+			return
+		}
+		if kty, _ := m["kty"].(string); kty == "" {
+			d.add(d.peek(item), join(p, "kty"), "is required (a JSON Web Key, RFC 7517)")
+			return
+		}
+		for _, priv := range privateJWKMembers {
+			if _, has := m[priv]; has {
+				d.add(d.peek(item), join(p, priv), "private key material does not belong in public_keys")
+				return
+			}
+		}
+		out = append(out, m)
+	})
+	return out
+}
+
+func (d *decoder) admins(n *yaml.Node, path string) []Admin {
+	var out []Admin
+	d.list(n, path, func(item *yaml.Node, p string, _ int) {
+		f, ok := d.object(item, p, []string{"provider", "id"})
+		if !ok {
+			return
+		}
+		a := Admin{at: d.origin(f.node)}
+		d.require(f, "provider", "id")
+		d.setStr(f, "provider", &a.Provider)
+		d.setStr(f, "id", &a.ID)
+		if a.Provider != "" && a.ID != "" {
+			out = append(out, a)
+		}
+	})
+	return out
+}

@@ -1,0 +1,38 @@
+package config
+
+// Flags are the command-line options that override configuration; nil
+// means the flag was not given. They mirror "tiled serve" (--host, --port,
+// --public, --api-key, --scalable) plus this server's logging flags.
+type Flags struct {
+	Host      *string
+	Port      *int
+	Public    *bool
+	APIKey    *string
+	Scalable  *bool
+	LogFormat *string
+	LogLevel  *string
+}
+
+// ApplyFlags overrides the configuration with the flags given; Finalize
+// checks the result.
+func (c *Config) ApplyFlags(f Flags) {
+	applyFlag(c, f.Host, &c.Uvicorn.Host, "uvicorn.host", "--host")
+	applyFlag(c, f.Port, &c.Uvicorn.Port, "uvicorn.port", "--port")
+	applyFlag(c, f.Public, &c.Authentication.AllowAnonymousAccess, "authentication.allow_anonymous_access", "--public")
+	applyFlag(c, f.Scalable, &c.Server.Scalable, "server.scalable", "--scalable")
+	applyFlag(c, f.LogFormat, &c.Server.LogFormat, "server.log_format", "--log-format")
+	applyFlag(c, f.LogLevel, &c.Server.LogLevel, "server.log_level", "--log-level")
+	if f.APIKey != nil {
+		key := Secret(*f.APIKey)
+		applyFlag(c, &key, &c.Authentication.SingleUserAPIKey, "authentication.single_user_api_key", "--api-key")
+	}
+}
+
+// applyFlag sets *dst from a flag that was given, remembering the flag as
+// where the value came from.
+func applyFlag[T any](c *Config, v, dst *T, key, flag string) {
+	if v != nil {
+		*dst = *v
+		c.setOrigin(key, origin{file: "flags", name: flag})
+	}
+}
