@@ -1,0 +1,71 @@
+package tree
+
+// Demo returns the counterpart of Tiled's example tree
+// tiled.examples.generated_minimal:tree, entry for entry, so that responses
+// can be compared with Tiled's:
+//
+//	A  ones((100, 100)) float64
+//	B  ones((100, 100, 100)) float64, computed on read
+//	C  a table x=1.0, y=2.0, z=3.0, 100 rows in 3 partitions (spec dataframe)
+//	D  an xarray dataset: data variable "temperature" [100, 99, 98] and
+//	   coordinate "time" [1, 2, 3], both int64 (spec xarray_dataset)
+//
+// plus one entry of our own, "nested", so that nested containers with
+// metadata, bool and int32 data and 1-D and 2-D arrays are all covered.
+func Demo() Container {
+	one := Float64Bytes(1)
+	a := must(NewFilledArray(Info{}, Float64, []int{100, 100}, one))
+	b := must(NewFilledArray(Info{}, Float64, []int{100, 100, 100}, one))
+
+	// dask.dataframe.from_dict(..., npartitions=3) cuts 100 rows into
+	// ceil(100/3) = 34 rows per partition: 34, 34, 32.
+	cols := []Column{{"x", ColFloat64}, {"y", ColFloat64}, {"z", ColFloat64}}
+	var parts []*Frame
+	for _, rows := range []int{34, 34, 32} {
+		f := &Frame{}
+		for i, c := range cols {
+			v := make([]float64, rows)
+			for r := range v {
+				v[r] = float64(i + 1)
+			}
+			f.Columns = append(f.Columns, &Series{Column: c, Float64: v})
+		}
+		parts = append(parts, f)
+	}
+	c := must(NewTable(Info{Specs: []Spec{{Name: "dataframe"}}}, cols, parts...))
+
+	// DatasetAdapter.from_dataset: data variables first, then coordinates;
+	// every node carries xarray's attrs under "attrs".
+	attrs := func() map[string]any { return map[string]any{"attrs": map[string]any{}} }
+	temperature := must(NewArray(Info{Metadata: attrs(), Specs: []Spec{{Name: "xarray_data_var"}}},
+		Int64, []int{3}, []string{"time"}, Int64Bytes(100, 99, 98)))
+	time := must(NewArray(Info{Metadata: attrs(), Specs: []Spec{{Name: "xarray_coord"}}},
+		Int64, []int{3}, []string{"time"}, Int64Bytes(1, 2, 3)))
+	d := must(NewMap(Info{Metadata: attrs(), Specs: []Spec{{Name: "xarray_dataset"}}},
+		Entry{"temperature", temperature}, Entry{"time", time})).WithInlineContents()
+
+	flags := must(NewArray(Info{Metadata: map[string]any{"unit": "boolean"}},
+		Bool, []int{5}, nil, BoolBytes(true, false, true, true, false)))
+	counts := make([]int32, 12)
+	for i := range counts {
+		counts[i] = int32(i)
+	}
+	grid := must(NewArray(Info{}, Int32, []int{3, 4}, nil, Int32Bytes(counts...)))
+	values := must(NewArray(Info{}, Float64, []int{4}, nil, Float64Bytes(0.5, 1.25, -3, 1e-7)))
+	deeper := must(NewMap(Info{Metadata: map[string]any{"level": 2, "note": "a container inside a container"}},
+		Entry{"values", values}))
+	nested := must(NewMap(Info{Metadata: map[string]any{"level": 1, "description": "nested containers and other data types"}},
+		Entry{"flags", flags}, Entry{"grid", grid}, Entry{"deeper", deeper}))
+
+	return must(NewMap(Info{Metadata: map[string]any{"thing": "stuff"}},
+		Entry{"A", a}, Entry{"B", b}, Entry{"C", c}, Entry{"D", d}, Entry{"nested", nested}))
+}
+
+// must is for Demo only, whose fixed inputs cannot fail; a failure is a
+// programming error in this file, caught by its tests.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic("tree: demo construction: " + err.Error())
+	}
+	return v
+}
