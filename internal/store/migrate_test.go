@@ -1,0 +1,169 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tiledgo/server/internal/store"
+	"github.com/tiledgo/server/internal/store/pgtest"
+	"github.com/tiledgo/server/internal/storeerr"
+)
+
+// openBare opens without migrating.
+func openBare(t *testing.T, uri string) store.Store {
+	t.Helper()
+	opts := store.DefaultOptions()
+	opts.URI = uri
+	opts.PoolSize, opts.MaxOverflow = 2, 0
+	st, err := store.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func pending(t *testing.T, m *store.Migrator) int {
+	t.Helper()
+	n, err := m.Pending(ctx(t))
+	if err != nil {
+		t.Fatalf("pending: %v", err)
+	}
+	return n
+}
+
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	for name, uri := range map[string]func(t *testing.T) string{
+		"postgres":    func(t *testing.T) string { return pgtest.NewDatabase(t) },
+		"sqlite file": func(t *testing.T) string { return "sqlite:///" + filepath.Join(t.TempDir(), "auth.db") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st := openBare(t, uri(t))
+			m := st.Migrator()
+
+			// Empty: everything pending, the schema is stale, the store fails.
+			if n := pending(t, m); n != 1 {
+				t.Fatalf("pending on an empty database: %d, want 1", n)
+			}
+			if err := m.Check(ctx(t)); !errors.Is(err, store.ErrSchemaStale) {
+				t.Fatalf("check on an empty database: %v, want ErrSchemaStale", err)
+			}
+			if _, err := st.GetSession(ctx(t), uuid.New()); err == nil {
+				t.Fatal("a query on an empty database succeeded")
+			}
+			states, err := m.Status(ctx(t))
+			if err != nil || len(states) != 1 || states[0].Applied || states[0].Name != "00001_init.sql" {
+				t.Fatalf("status on an empty database: %+v, %v", states, err)
+			}
+
+			res, err := m.Up(ctx(t))
+			if err != nil || len(res) != 1 || res[0].Version != 1 || res[0].Direction != "up" {
+				t.Fatalf("up: %+v, %v", res, err)
+			}
+			if err := m.Check(ctx(t)); err != nil {
+				t.Fatalf("check after up: %v", err)
+			}
+			states, err = m.Status(ctx(t))
+			if err != nil || !states[0].Applied || states[0].AppliedAt.IsZero() {
+				t.Fatalf("status after up: %+v, %v", states, err)
+			}
+			if _, err := st.GetSession(ctx(t), uuid.New()); !errors.Is(err, storeerr.ErrNotFound) {
+				t.Fatalf("query after up: %v, want not found", err)
+			}
+			if res, err := m.Up(ctx(t)); err != nil || len(res) != 0 {
+				t.Fatalf("second up: %+v, %v", res, err)
+			}
+
+			res, err = m.DownTo(ctx(t), 0)
+			if err != nil || len(res) != 1 || res[0].Direction != "down" {
+				t.Fatalf("down-to 0: %+v, %v", res, err)
+			}
+			if n := pending(t, m); n != 1 {
+				t.Fatalf("pending after down: %d, want 1", n)
+			}
+			if _, err := st.GetSession(ctx(t), uuid.New()); err == nil || errors.Is(err, storeerr.ErrNotFound) {
+				t.Fatalf("query after down: %v, want a missing-table error", err)
+			}
+			if _, err := m.DownTo(ctx(t), -1); err == nil {
+				t.Fatal("down-to -1: no error")
+			}
+			if _, err := m.Up(ctx(t)); err != nil {
+				t.Fatalf("up again: %v", err)
+			}
+			if n := pending(t, m); n != 0 {
+				t.Fatalf("pending after up again: %d", n)
+			}
+		})
+	}
+}
+
+// Ten replicas starting at once: each has its own pool, all call Up
+// together, one applies the migration and the others find it applied.
+func TestConcurrentMigrateUp(t *testing.T) {
+	t.Parallel()
+	uri := pgtest.NewDatabase(t)
+	const replicas = 10
+	stores := make([]store.Store, replicas)
+	for i := range stores {
+		stores[i] = openBare(t, uri)
+	}
+	applied := make([]int, replicas)
+	errs := make([]error, replicas)
+	start := make(chan struct{})
+	done := make(chan struct{})
+	for i, st := range stores {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			res, err := st.Migrator().Up(ctx(t))
+			applied[i], errs[i] = len(res), err
+		}()
+	}
+	close(start)
+	for range stores {
+		<-done
+	}
+	total := 0
+	for i := range stores {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		total += applied[i]
+	}
+	if total != 1 {
+		t.Fatalf("migrations applied across replicas: %d, want 1", total)
+	}
+	for i, st := range stores {
+		if n := pending(t, st.Migrator()); n != 0 {
+			t.Fatalf("replica %d sees %d pending", i, n)
+		}
+	}
+	conn, err := pgx.Connect(ctx(t), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx(t))
+	var rows, v1 int
+	if err := conn.QueryRow(ctx(t), fmt.Sprintf(`SELECT count(*), count(*) FILTER (WHERE version_id = 1 AND is_applied) FROM %s`,
+		store.VersionTable)).Scan(&rows, &v1); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 2 || v1 != 1 {
+		t.Fatalf("version table: %d rows, %d applications of version 1; want goose's version 0 row and one of version 1", rows, v1)
+	}
+}

@@ -1,0 +1,107 @@
+package store_test
+
+import (
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tiledgo/server/internal/sessions"
+	"github.com/tiledgo/server/internal/store"
+	"github.com/tiledgo/server/internal/store/pgtest"
+	"github.com/tiledgo/server/internal/store/sqlstore"
+	"github.com/tiledgo/server/internal/storeerr"
+)
+
+func sha(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// TestBusyDatabaseIsUnavailable: a statement stuck behind another
+// transaction's lock gives up at the statement timeout with ErrUnavailable
+// rather than holding the request.
+func TestBusyDatabaseIsUnavailable(t *testing.T) {
+	t.Parallel()
+	uri := pgtest.NewDatabase(t)
+	opts := store.DefaultOptions()
+	opts.URI, opts.Migrate, opts.StatementTimeout = uri, true, 300*time.Millisecond
+	st, err := store.Open(ctx(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	s := sessions.Session{ID: uuid.New(), PrincipalID: newPrincipal(t, st), CreatedAt: now,
+		RefreshExpiresAt: now.Add(time.Hour), RefreshHash: sha("r0")}
+	if err := st.CreateSession(ctx(t), s); err != nil {
+		t.Fatal(err)
+	}
+
+	blocker, err := pgx.Connect(ctx(t), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(ctx(t))
+	tx, err := blocker.Begin(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx(t)) }()
+	if _, err := tx.Exec(ctx(t), `SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE`, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.RotateRefresh(ctx(t), sessions.Rotation{SessionID: s.ID, PresentedHash: sha("r0"), NewHash: sha("r1"),
+		Now: now, NewRefreshExpiresAt: now.Add(time.Hour)})
+	if !errors.Is(err, storeerr.ErrUnavailable) {
+		t.Fatalf("rotate a locked session: %v, want ErrUnavailable", err)
+	}
+	if err := tx.Rollback(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	// ErrUnavailable on a write means "outcome unknown": the cancel request
+	// races the lock's release, so the rotation may or may not have landed.
+	got, err := st.GetSession(ctx(t), s.ID)
+	if err != nil {
+		t.Fatalf("get session once the lock is gone: %v", err)
+	}
+	if got.Generation > 1 {
+		t.Fatalf("generation %d after one rotation attempt", got.Generation)
+	}
+}
+
+// TestGCOneReplicaAtATime: while another replica holds the GC lock, GC
+// deletes nothing and says so with an empty result; then it collects.
+func TestGCOneReplicaAtATime(t *testing.T) {
+	t.Parallel()
+	uri := pgtest.NewDatabase(t)
+	st := open(t, uri)
+	defer st.Close()
+	now := time.Now()
+	if err := st.PutAuthState(ctx(t), sessions.AuthState{StateHash: sha("s"), Provider: "toy",
+		CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pgx.Connect(ctx(t), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx(t))
+	if _, err := other.Exec(ctx(t), `SELECT pg_advisory_lock($1)`, sqlstore.GCLockKey); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.GC(ctx(t), now, time.Hour, 100)
+	if err != nil || res != (sessions.GCResult{}) {
+		t.Fatalf("gc while another replica collects: %+v, %v; want nothing done", res, err)
+	}
+	if _, err := other.Exec(ctx(t), `SELECT pg_advisory_unlock($1)`, sqlstore.GCLockKey); err != nil {
+		t.Fatal(err)
+	}
+	res, err = st.GC(ctx(t), now, time.Hour, 100)
+	if err != nil || res.AuthStates != 1 {
+		t.Fatalf("gc: %+v, %v; want the expired auth state", res, err)
+	}
+}

@@ -1,0 +1,96 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tiledgo/server/internal/sessions"
+)
+
+// GCLockKey names the lock under which one replica at a time collects (in
+// PostgreSQL, an advisory lock visible in pg_locks while GC runs).
+const GCLockKey int64 = 0x7469_6c65_6467_0001 // "tiledg" 0001
+
+// gcTarget is one kind of row GC deletes: those of table (keyed by key)
+// matching cond, where $1 is the cutoff time.
+type gcTarget struct {
+	table, key, cond string
+	count            func(*sessions.GCResult) *int64
+	// retained: the cutoff is now-retain rather than now.
+	retained bool
+}
+
+func gcTargets() []gcTarget {
+	return []gcTarget{
+		{"sessions", "id", "revoked_at <= $1 OR refresh_expires_at <= $1 OR expires_at <= $1",
+			func(r *sessions.GCResult) *int64 { return &r.Sessions }, true},
+		{"pending_devices", "id", "expires_at <= $1",
+			func(r *sessions.GCResult) *int64 { return &r.PendingDevices }, false},
+		{"auth_states", "state_hash", "expires_at <= $1",
+			func(r *sessions.GCResult) *int64 { return &r.AuthStates }, false},
+		{"login_attempts", "key", "window_end <= $1",
+			func(r *sessions.GCResult) *int64 { return &r.LoginAttempts }, false},
+		{"api_keys", "id", "expires_at <= $1",
+			func(r *sessions.GCResult) *int64 { return &r.APIKeys }, false},
+		{"revocations", "seq", "revoked_at <= $1",
+			func(r *sessions.GCResult) *int64 { return &r.Revocations }, true},
+	}
+}
+
+// GC implements sessions.Store. A row ends at the boundary itself: a session
+// is deleted once now-retain has reached its revocation, refresh expiry or
+// hard expiry, whichever came first; a revocation-log entry once now-retain
+// has reached its time; the rest once now has reached their expiry.
+//
+// It runs under a lock that one replica holds at a time; if another replica
+// is collecting, it returns an empty result at once. Each batch is its own
+// statement (and, in PostgreSQL, skips rows other transactions hold), so no
+// lock is held long, and each batch gets the statement timeout.
+func (s *Store) GC(ctx context.Context, now time.Time, retain time.Duration, batch int) (res sessions.GCResult, err error) {
+	ctx, span := s.tracer.Start(ctx, "store.GC", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system.name", s.dialect.System), attribute.String("db.operation.name", "GC")))
+	defer span.End()
+	if batch <= 0 || retain < 0 {
+		return res, fmt.Errorf("gc: batch %d must be positive and retain %s not negative", batch, retain)
+	}
+	now = ts(now)
+	ran, err := s.db.Exclusive(ctx, GCLockKey, func(q Querier) error {
+		for _, t := range gcTargets() {
+			cutoff := now
+			if t.retained {
+				cutoff = ts(now.Add(-retain))
+			}
+			n, err := s.gcTable(ctx, q, t, cutoff, batch)
+			*t.count(&res) = n
+			if err != nil {
+				return fmt.Errorf("gc %s: %w", t.table, err)
+			}
+		}
+		return nil
+	})
+	span.SetAttributes(attribute.Bool("gc.ran", ran))
+	if err != nil {
+		span.RecordError(err)
+		return res, err
+	}
+	return res, nil
+}
+
+func (s *Store) gcTable(ctx context.Context, q Querier, t gcTarget, cutoff time.Time, batch int) (int64, error) {
+	stmt := `DELETE FROM ` + t.table + ` WHERE ` + t.key + ` IN (SELECT ` + t.key + ` FROM ` + t.table +
+		` WHERE ` + t.cond + ` LIMIT $2` + s.dialect.SkipLocked + `)`
+	var total int64
+	for {
+		bctx, cancel := context.WithTimeout(ctx, s.timeout)
+		n, err := q.Exec(bctx, stmt, cutoff, batch)
+		cancel()
+		total += n
+		if err != nil || n < int64(batch) {
+			return total, err
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/sessions"
+	"github.com/tiledgo/server/internal/storeerr"
+)
+
+const sessionCols = `id, principal_id, created_at, expires_at, refresh_expires_at, refresh_hash,
+	prev_refresh_hash, rotated_at, generation, revoked_at, revoked_reason, last_used_at, state`
+
+func scanSession(r scanner) (sessions.Session, error) {
+	var s sessions.Session
+	err := r.Scan(&s.ID, &s.PrincipalID, timeCol{&s.CreatedAt}, nullTimeCol{&s.ExpiresAt},
+		timeCol{&s.RefreshExpiresAt}, &s.RefreshHash, &s.PrevRefreshHash, nullTimeCol{&s.RotatedAt},
+		&s.Generation, nullTimeCol{&s.RevokedAt}, &s.RevokedReason, timeCol{&s.LastUsedAt}, jsonCol{&s.State})
+	if s.State == nil {
+		s.State = map[string]any{}
+	}
+	return s, err
+}
+
+// CreateSession implements sessions.Store. A zero LastUsedAt is stored as
+// CreatedAt: a new session was last used when it was made.
+func (s *Store) CreateSession(ctx context.Context, sess sessions.Session) (err error) {
+	ctx, end := s.op(ctx, "CreateSession")
+	defer end(&err)
+	switch {
+	case sess.ID == uuid.Nil:
+		return errors.New("create session: nil id")
+	case len(sess.RefreshHash) == 0:
+		return errors.New("create session: no refresh hash")
+	case sess.CreatedAt.IsZero() || sess.RefreshExpiresAt.IsZero():
+		return errors.New("create session: zero creation or refresh expiry time")
+	case sess.Generation < 0:
+		return fmt.Errorf("create session: negative generation %d", sess.Generation)
+	}
+	if sess.LastUsedAt.IsZero() {
+		sess.LastUsedAt = sess.CreatedAt
+	}
+	state := sess.State
+	if state == nil {
+		state = map[string]any{}
+	}
+	stateJSON, err := jsonArg(state)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.Exec(ctx, `INSERT INTO sessions (`+sessionCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		sess.ID, sess.PrincipalID, ts(sess.CreatedAt), tsArg(sess.ExpiresAt), ts(sess.RefreshExpiresAt),
+		sess.RefreshHash, bytesArg(sess.PrevRefreshHash), tsArg(sess.RotatedAt), sess.Generation,
+		tsArg(sess.RevokedAt), sess.RevokedReason, ts(sess.LastUsedAt), stateJSON); err != nil {
+		return fmt.Errorf("create session for principal %s: %w", sess.PrincipalID, err)
+	}
+	return nil
+}
+
+// GetSession implements sessions.Store.
+func (s *Store) GetSession(ctx context.Context, id uuid.UUID) (_ sessions.Session, err error) {
+	ctx, end := s.op(ctx, "GetSession")
+	defer end(&err)
+	sess, err := getSession(ctx, s.db, id)
+	if err != nil {
+		return sessions.Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	return sess, nil
+}
+
+func getSession(ctx context.Context, q Querier, id uuid.UUID) (sessions.Session, error) {
+	return scanSession(q.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+}
+
+// ListSessions implements sessions.Store.
+func (s *Store) ListSessions(ctx context.Context, principalID uuid.UUID) (_ []sessions.Session, err error) {
+	ctx, end := s.op(ctx, "ListSessions")
+	defer end(&err)
+	out, err := collect(ctx, s.db, scanSession, `SELECT `+sessionCols+` FROM sessions
+		WHERE principal_id = $1 ORDER BY created_at DESC, id DESC`, principalID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of principal %s: %w", principalID, err)
+	}
+	return out, nil
+}
+
+// activeAt is the SQL form of sessions.Session.Active, with now as $2.
+const activeAt = `revoked_at IS NULL AND refresh_expires_at > $2 AND (expires_at IS NULL OR expires_at > $2)`
+
+// CountActiveSessions implements sessions.Store.
+func (s *Store) CountActiveSessions(ctx context.Context, principalID uuid.UUID, now time.Time) (_ int, err error) {
+	ctx, end := s.op(ctx, "CountActiveSessions")
+	defer end(&err)
+	n, err := count(ctx, s.db, `SELECT count(*) FROM sessions WHERE principal_id = $1 AND `+activeAt,
+		principalID, ts(now))
+	if err != nil {
+		return 0, fmt.Errorf("count sessions of principal %s: %w", principalID, err)
+	}
+	return n, nil
+}
+
+// RotateRefresh implements sessions.Store with one conditional UPDATE: the
+// database's row lock makes concurrent rotations with the same presented hash
+// queue, and each one after the first re-checks the WHERE clause against the
+// row the first one wrote, no longer matches, and changes nothing. Only when
+// nothing changed is the row read, to tell a stale hash from a session that
+// is gone; that read is returned with ErrStaleRefresh.
+func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessions.Session, err error) {
+	ctx, end := s.op(ctx, "RotateRefresh")
+	defer end(&err)
+	if len(r.PresentedHash) == 0 || len(r.NewHash) == 0 {
+		return sessions.Session{}, errors.New("rotate refresh: empty hash")
+	}
+	now := ts(r.Now)
+	sess, err := scanSession(s.db.QueryRow(ctx, `UPDATE sessions SET
+			prev_refresh_hash = refresh_hash, refresh_hash = $3, rotated_at = $2,
+			generation = generation + 1, refresh_expires_at = $4, last_used_at = $2
+		WHERE id = $1 AND refresh_hash = $5 AND `+activeAt+`
+		RETURNING `+sessionCols,
+		r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash))
+	if err == nil {
+		return sess, nil
+	}
+	if !errors.Is(err, storeerr.ErrNotFound) {
+		return sessions.Session{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+	}
+	cur, err := getSession(ctx, s.db, r.SessionID)
+	switch {
+	case err != nil:
+		return sessions.Session{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+	case !cur.Active(now):
+		return sessions.Session{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
+	default:
+		return cur, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
+	}
+}
+
+// RevokeSession implements sessions.Store. Only the first revocation writes,
+// and it appends to the log in the same transaction.
+func (s *Store) RevokeSession(ctx context.Context, id uuid.UUID, reason string, now time.Time) (err error) {
+	ctx, end := s.op(ctx, "RevokeSession")
+	defer end(&err)
+	now = ts(now)
+	err = s.db.InTx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoked_reason = $3
+			WHERE id = $1 AND revoked_at IS NULL`, id, now, reason)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			var one int64
+			return q.QueryRow(ctx, `SELECT 1 FROM sessions WHERE id = $1`, id).Scan(&one)
+		}
+		if err := s.db.OrderRevocations(ctx, q); err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, `INSERT INTO revocations (session_id, revoked_at) VALUES ($1, $2)`, id, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revoke session %s: %w", id, err)
+	}
+	return nil
+}
+
+// RevocationsSince implements sessions.Store.
+func (s *Store) RevocationsSince(ctx context.Context, after int64, limit int) (_ []sessions.Revocation, err error) {
+	ctx, end := s.op(ctx, "RevocationsSince")
+	defer end(&err)
+	if limit <= 0 {
+		return nil, fmt.Errorf("revocations since %d: limit %d must be positive", after, limit)
+	}
+	out, err := collect(ctx, s.db, func(r scanner) (sessions.Revocation, error) {
+		var v sessions.Revocation
+		return v, r.Scan(&v.Seq, &v.SessionID, timeCol{&v.RevokedAt})
+	}, `SELECT seq, session_id, revoked_at FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("revocations since %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// RecordLoginFailure implements sessions.Store with one upsert. The SET
+// expressions all see the row as it was, so a closed window restarts at now.
+func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (_ int, err error) {
+	ctx, end := s.op(ctx, "RecordLoginFailure")
+	defer end(&err)
+	if window <= 0 {
+		return 0, fmt.Errorf("record login failure: window %s must be positive", window)
+	}
+	now = ts(now)
+	n, err := count(ctx, s.db, `INSERT INTO login_attempts (key, window_start, window_end, count)
+		VALUES ($1, $2, $3, 1)
+		ON CONFLICT (key) DO UPDATE SET
+			window_start = CASE WHEN login_attempts.window_end <= $2 THEN $2 ELSE login_attempts.window_start END,
+			window_end = CASE WHEN login_attempts.window_end <= $2 THEN $3 ELSE login_attempts.window_end END,
+			count = CASE WHEN login_attempts.window_end <= $2 THEN 1 ELSE login_attempts.count + 1 END
+		RETURNING count`, key, now, ts(now.Add(window)))
+	if err != nil {
+		return 0, fmt.Errorf("record login failure: %w", err)
+	}
+	return n, nil
+}
+
+// LoginFailures implements sessions.Store; a closed or absent window counts 0.
+func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (_ int, err error) {
+	ctx, end := s.op(ctx, "LoginFailures")
+	defer end(&err)
+	n, err := count(ctx, s.db, `SELECT count FROM login_attempts WHERE key = $1 AND window_end > $2`, key, ts(now))
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("login failures: %w", err)
+	}
+	return n, nil
+}
+
+// ResetLoginFailures implements sessions.Store.
+func (s *Store) ResetLoginFailures(ctx context.Context, key string) (err error) {
+	ctx, end := s.op(ctx, "ResetLoginFailures")
+	defer end(&err)
+	if _, err := s.db.Exec(ctx, `DELETE FROM login_attempts WHERE key = $1`, key); err != nil {
+		return fmt.Errorf("reset login failures: %w", err)
+	}
+	return nil
+}

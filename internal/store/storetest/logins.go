@@ -1,0 +1,189 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/sessions"
+	"github.com/tiledgo/server/internal/store"
+	"github.com/tiledgo/server/internal/storeerr"
+)
+
+// newPending stores a pending login with user code code, created at t0 and
+// expiring at t0+15m.
+func newPending(t *testing.T, st store.Store, provider, code string) sessions.PendingDevice {
+	t.Helper()
+	p := sessions.PendingDevice{
+		ID: uuid.New(), Provider: provider, DeviceCodeHash: hash("device-" + uuid.NewString()),
+		UserCode: code, CreatedAt: at(0), ExpiresAt: at(15 * time.Minute),
+	}
+	ok(t, st.CreatePendingDevice(ctxFor(t), p), "create pending device login")
+	return p
+}
+
+func testPendingDevices(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	p := newPrincipal(t, st, t0)
+	s := newSession(t, st, p.ID)
+	d := newPending(t, st, "toy", "ABCD-EFGH")
+
+	got, err := st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(time.Minute))
+	ok(t, err, "take unapproved")
+	equal(t, got.SessionID, (*uuid.UUID)(nil), "not approved yet")
+	equal(t, got.ID, d.ID, "id")
+	equal(t, got.UserCode, d.UserCode, "user code")
+	equal(t, got.DeviceCodeHash, d.DeviceCodeHash, "device code hash")
+	sameTime(t, got.CreatedAt, at(0), "created_at")
+	sameTime(t, got.ExpiresAt, at(15*time.Minute), "expires_at")
+	_, err = st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(2*time.Minute))
+	ok(t, err, "an unapproved login can be polled again")
+	_, err = st.TakePendingDevice(ctx, "other", d.DeviceCodeHash, at(time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "take with another provider")
+
+	for _, tc := range []struct {
+		name, provider, code string
+		session              uuid.UUID
+		now                  time.Duration
+	}{
+		{"wrong user code", "toy", "ZZZZ-ZZZZ", s.ID, time.Minute},
+		{"wrong provider", "other", "ABCD-EFGH", s.ID, time.Minute},
+		{"missing session", "toy", "ABCD-EFGH", uuid.New(), time.Minute},
+		{"exactly at expiry", "toy", "ABCD-EFGH", s.ID, 15 * time.Minute},
+	} {
+		isErr(t, st.ApprovePendingDevice(ctx, tc.provider, tc.code, tc.session, at(tc.now)), storeerr.ErrNotFound, "approve: "+tc.name)
+	}
+	ok(t, st.ApprovePendingDevice(ctx, "toy", "ABCD-EFGH", s.ID, at(time.Minute)), "approve")
+	isErr(t, st.ApprovePendingDevice(ctx, "toy", "ABCD-EFGH", s.ID, at(time.Minute)), storeerr.ErrNotFound, "approve twice")
+
+	got, err = st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(2*time.Minute))
+	ok(t, err, "take approved")
+	equal(t, got.SessionID, &s.ID, "approved with the session")
+	_, err = st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(2*time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "an approved login is taken once")
+
+	expiring := newPending(t, st, "toy", "EXPI-RING")
+	_, err = st.TakePendingDevice(ctx, "toy", expiring.DeviceCodeHash, at(15*time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "take exactly at expiry")
+	_, err = st.TakePendingDevice(ctx, "toy", hash("unknown"), at(0))
+	isErr(t, err, storeerr.ErrNotFound, "take unknown device code")
+}
+
+func testPendingDeviceUserCodes(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	d := newPending(t, st, "toy", "SAME-CODE")
+	clash := func(provider, code string, created time.Duration) sessions.PendingDevice {
+		return sessions.PendingDevice{
+			ID: uuid.New(), Provider: provider, DeviceCodeHash: hash(uuid.NewString()), UserCode: code,
+			CreatedAt: at(created), ExpiresAt: at(created + 15*time.Minute),
+		}
+	}
+	isErr(t, st.CreatePendingDevice(ctx, clash("toy", "SAME-CODE", time.Minute)), storeerr.ErrConflict, "user code in use")
+	isErr(t, st.CreatePendingDevice(ctx, clash("toy", "SAME-CODE", 15*time.Minute-time.Microsecond)), storeerr.ErrConflict,
+		"user code in use until its login expires")
+	sameHash := clash("toy", "FREE-CODE", time.Minute)
+	sameHash.DeviceCodeHash = d.DeviceCodeHash
+	isErr(t, st.CreatePendingDevice(ctx, sameHash), storeerr.ErrConflict, "device code hash in use")
+	ok(t, st.CreatePendingDevice(ctx, clash("other", "SAME-CODE", time.Minute)), "same user code, another provider")
+
+	reuse := clash("toy", "SAME-CODE", 15*time.Minute)
+	ok(t, st.CreatePendingDevice(ctx, reuse), "user code free once the old login expired")
+	_, err := st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "the expired login that held the code is gone")
+	got, err := st.TakePendingDevice(ctx, "toy", reuse.DeviceCodeHash, at(16*time.Minute))
+	ok(t, err, "take the new login")
+	equal(t, got.ID, reuse.ID, "the new login holds the code")
+}
+
+func testTakePendingDeviceRace(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	p := newPrincipal(t, st, t0)
+	s := newSession(t, st, p.ID)
+	d := newPending(t, st, "toy", "RACE-CODE")
+	ok(t, st.ApprovePendingDevice(ctx, "toy", "RACE-CODE", s.ID, at(time.Minute)), "approve")
+	errs := race(20, func(int) error {
+		_, err := st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(2*time.Minute))
+		return err
+	})
+	oneWinner(t, errs, storeerr.ErrNotFound, "20 polls of one approved device code")
+}
+
+func newAuthState(provider string, ttl time.Duration) sessions.AuthState {
+	return sessions.AuthState{
+		StateHash: hash("state-" + uuid.NewString()), Provider: provider, CodeVerifier: "verifier-" + uuid.NewString(),
+		Nonce: "nonce", Extra: map[string]any{"next": "/ui", "user_code": "ABCD-EFGH"},
+		CreatedAt: at(0), ExpiresAt: at(ttl),
+	}
+}
+
+func testAuthStates(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	s := newAuthState("orcid", 10*time.Minute)
+	ok(t, st.PutAuthState(ctx, s), "put")
+	isErr(t, st.PutAuthState(ctx, s), storeerr.ErrConflict, "put the same hash again")
+	got, err := st.TakeAuthState(ctx, s.StateHash, at(time.Minute))
+	ok(t, err, "take")
+	equal(t, got.StateHash, s.StateHash, "hash")
+	equal(t, got.Provider, s.Provider, "provider")
+	equal(t, got.CodeVerifier, s.CodeVerifier, "verifier")
+	equal(t, got.Nonce, s.Nonce, "nonce")
+	equal(t, got.Extra, s.Extra, "extra")
+	sameTime(t, got.CreatedAt, at(0), "created_at")
+	sameTime(t, got.ExpiresAt, at(10*time.Minute), "expires_at")
+	_, err = st.TakeAuthState(ctx, s.StateHash, at(time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "take twice")
+
+	bare := newAuthState("toy", time.Minute)
+	bare.Extra, bare.CodeVerifier, bare.Nonce = nil, "", ""
+	ok(t, st.PutAuthState(ctx, bare), "put without extra")
+	got, err = st.TakeAuthState(ctx, bare.StateHash, at(time.Minute-time.Microsecond))
+	ok(t, err, "take just before expiry")
+	equal(t, got.Extra, map[string]any{}, "nil extra reads back empty")
+
+	expired := newAuthState("toy", time.Minute)
+	ok(t, st.PutAuthState(ctx, expired), "put")
+	_, err = st.TakeAuthState(ctx, expired.StateHash, at(time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "take exactly at expiry")
+}
+
+func testTakeAuthStateRace(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	s := newAuthState("toy", time.Minute)
+	ok(t, st.PutAuthState(ctx, s), "put")
+	errs := race(20, func(int) error {
+		_, err := st.TakeAuthState(ctx, s.StateHash, at(time.Second))
+		return err
+	})
+	oneWinner(t, errs, storeerr.ErrNotFound, "20 takes of one auth state")
+}
+
+func testLoginFailures(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const window = 10 * time.Minute
+	record := func(key string, now time.Duration) int {
+		n, err := st.RecordLoginFailure(ctx, key, at(now), window)
+		ok(t, err, "record failure")
+		return n
+	}
+	count := func(key string, now time.Duration) int {
+		n, err := st.LoginFailures(ctx, key, at(now))
+		ok(t, err, "login failures")
+		return n
+	}
+	for i, now := range []time.Duration{0, time.Minute, 9 * time.Minute} {
+		equal(t, record("alice@toy", now), i+1, fmt.Sprintf("failure %d", i+1))
+	}
+	equal(t, record("bob@toy", time.Minute), 1, "keys count apart")
+	equal(t, count("alice@toy", window-time.Microsecond), 3, "count inside the window")
+	equal(t, count("alice@toy", window), 0, "count exactly at the window's end")
+	equal(t, count("nobody", 0), 0, "count of an unknown key")
+	equal(t, record("alice@toy", window), 1, "a failure after the window starts a new one")
+	equal(t, record("alice@toy", window+time.Minute), 2, "counting in the new window")
+	equal(t, count("alice@toy", 2*window-time.Microsecond), 2, "the new window is anchored at its first failure")
+	ok(t, st.ResetLoginFailures(ctx, "alice@toy"), "reset")
+	equal(t, count("alice@toy", window+time.Minute), 0, "count after reset")
+	ok(t, st.ResetLoginFailures(ctx, "nobody"), "reset an unknown key")
+	equal(t, count("bob@toy", time.Minute), 1, "other keys survive a reset")
+}
