@@ -94,7 +94,7 @@ tags:
 }
 
 func TestExampleTagDefinitions(t *testing.T) {
-	p, err := FromConfig("tags", map[string]any{"provider": "toy", "tags_file": "../../examples/configs/tag_definitions.yml"}, Options{})
+	p, err := FromConfig("tags", map[string]any{"provider": "toy", "tags_file": "../../examples/access_tags/tag_definitions.yml"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

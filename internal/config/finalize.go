@@ -32,6 +32,9 @@ var apiKeyRE = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 // but no database, an in-memory SQLite database. It adds to Warnings.
 func (c *Config) Finalize() error {
 	var probs collector
+	for _, p := range c.flagErrs {
+		probs.add(p)
+	}
 	a := &c.Authentication
 	if k := a.SingleUserAPIKey.Reveal(); k != "" && !apiKeyRE.MatchString(k) {
 		probs.add(c.problem("authentication.single_user_api_key", "must contain only letters and digits (it is used in URLs as ?api_key=); generate one with: openssl rand -hex 32"))

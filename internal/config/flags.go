@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Flags are the command-line options that override configuration; nil
 // means the flag was not given. They mirror "tiled serve" (--host, --port,
 // --public, --api-key, --scalable) plus this server's logging flags.
@@ -11,6 +13,12 @@ type Flags struct {
 	Scalable  *bool
 	LogFormat *string
 	LogLevel  *string
+	// Database and InitIfNotExists override the database block.
+	Database        *string
+	InitIfNotExists *bool
+	// DrainDelay and ShutdownTimeout override the server block.
+	DrainDelay      *time.Duration
+	ShutdownTimeout *time.Duration
 }
 
 // ApplyFlags overrides the configuration with the flags given; Finalize
@@ -22,6 +30,16 @@ func (c *Config) ApplyFlags(f Flags) {
 	applyFlag(c, f.Scalable, &c.Server.Scalable, "server.scalable", "--scalable")
 	applyFlag(c, f.LogFormat, &c.Server.LogFormat, "server.log_format", "--log-format")
 	applyFlag(c, f.LogLevel, &c.Server.LogLevel, "server.log_level", "--log-level")
+	applyFlag(c, f.InitIfNotExists, &c.Database.InitIfNotExists, "database.init_if_not_exists", "--init-if-not-exists")
+	applyFlag(c, f.DrainDelay, &c.Server.ShutdownDrainDelay, "server.shutdown_drain_delay", "--drain-delay")
+	applyFlag(c, f.ShutdownTimeout, &c.Server.ShutdownTimeout, "server.shutdown_timeout", "--shutdown-timeout")
+	if f.Database != nil {
+		if err := c.Database.setURI(*f.Database); err != nil {
+			c.flagErrs = append(c.flagErrs, Problem{File: "flags", Path: "--database", Msg: err.Error()})
+		} else {
+			c.setOrigin("database.uri", origin{file: "flags", name: "--database"})
+		}
+	}
 	if f.APIKey != nil {
 		key := Secret(*f.APIKey)
 		applyFlag(c, &key, &c.Authentication.SingleUserAPIKey, "authentication.single_user_api_key", "--api-key")

@@ -41,6 +41,9 @@ type Config struct {
 	// Warnings are accepted values that are likely mistakes, same form.
 	Warnings []string `yaml:"-"`
 
+	// flagErrs are problems with flag values, reported by Finalize.
+	flagErrs []Problem
+
 	// origins says where each top-level setting came from, for messages
 	// about rules that span keys and sources.
 	origins map[string]origin

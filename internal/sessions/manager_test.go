@@ -1,0 +1,310 @@
+package sessions_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
+	"github.com/tiledgo/server/internal/store"
+	"github.com/tiledgo/server/internal/store/pgtest"
+	"github.com/tiledgo/server/internal/tokens"
+)
+
+// clock is a settable time source: expiry is tested by moving it, never by sleeping.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+
+type env struct {
+	m   *sessions.Manager
+	st  store.Store
+	clk *clock
+	p   identity.Principal
+}
+
+// backends runs a test against every store backend.
+func backends(t *testing.T, test func(t *testing.T, newEnv func(cfg sessions.Config) *env)) {
+	for _, b := range []struct{ name, uri string }{{"memory", ""}, {"postgres", "pg"}} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			uri := b.uri
+			if uri == "pg" {
+				uri = pgtest.NewDatabase(t)
+			}
+			test(t, func(cfg sessions.Config) *env {
+				ctx := context.Background()
+				opts := store.DefaultOptions()
+				opts.URI, opts.Migrate, opts.PoolSize, opts.MaxOverflow = uri, true, 2, 8
+				st, err := store.Open(ctx, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				keys, _ := tokens.NewKeys([]string{"test-key"})
+				clk := newClock()
+				m := &sessions.Manager{Sessions: st, Identities: st, Keys: keys, Config: cfg, Now: clk.Now, Logger: slog.New(slog.DiscardHandler)}
+				p, _, err := st.LoginIdentity(ctx, "toy", "alice-"+uuid.NewString(), []string{identity.RoleUser}, clk.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return &env{m: m, st: st, clk: clk, p: p}
+			})
+		})
+	}
+}
+
+func cfg() sessions.Config {
+	c := sessions.DefaultConfig()
+	c.SessionMaxAge = 0
+	return c
+}
+
+func TestLoginRefreshRotates(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		t0, err := e.m.Start(ctx, e.p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if t0.ExpiresIn != 900 || t0.RefreshTokenExpiresIn != 7*24*3600 {
+			t.Fatalf("lifetimes %d %d", t0.ExpiresIn, t0.RefreshTokenExpiresIn)
+		}
+		c, err := e.m.VerifyAccessToken(ctx, t0.AccessToken)
+		if err != nil || c.PrincipalID != e.p.ID || c.SessionID != t0.SessionID || !c.Scopes.Has(identity.ScopeReadData) {
+			t.Fatalf("verify: %+v %v", c, err)
+		}
+		e.clk.Advance(time.Hour)
+		t1, err := e.m.Refresh(ctx, t0.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if t1.RefreshToken == t0.RefreshToken || t1.SessionID != t0.SessionID {
+			t.Fatal("refresh did not rotate on the same session")
+		}
+		// Sliding: the inactivity deadline moved with the refresh.
+		s, _ := e.st.GetSession(ctx, t0.SessionID)
+		if want := e.clk.Now().Add(7 * 24 * time.Hour); !s.RefreshExpiresAt.Equal(want) || s.Generation != 1 {
+			t.Fatalf("refresh_expires_at %v want %v, generation %d", s.RefreshExpiresAt, want, s.Generation)
+		}
+	})
+}
+
+func TestRefreshGraceAndReuse(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		t0, _ := e.m.Start(ctx, e.p, nil)
+		t1, err := e.m.Refresh(ctx, t0.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A racing refresh with the same token inside the grace window gets
+		// the very token the winner got: both end on the same session.
+		e.clk.Advance(5 * time.Second)
+		late, err := e.m.Refresh(ctx, t0.RefreshToken)
+		if err != nil {
+			t.Fatalf("refresh inside grace: %v", err)
+		}
+		if late.RefreshToken != t1.RefreshToken || late.SessionID != t1.SessionID {
+			t.Fatal("grace refresh did not converge on the winner's token")
+		}
+		// The winner's token still works afterwards.
+		t2, err := e.m.Refresh(ctx, t1.RefreshToken)
+		if err != nil {
+			t.Fatalf("winner's next refresh: %v", err)
+		}
+		// Reusing an old token after the window revokes the whole session.
+		e.clk.Advance(time.Minute)
+		if _, err := e.m.Refresh(ctx, t0.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("reuse after grace: %v", err)
+		}
+		if _, err := e.m.Refresh(ctx, t2.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("current token after reuse detection: %v", err)
+		}
+		if _, err := e.m.VerifyAccessToken(ctx, t2.AccessToken); !errors.Is(err, authn.ErrSessionEnded) {
+			t.Fatalf("access token after reuse detection: %v", err)
+		}
+	})
+}
+
+func TestRefreshRace(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		t0, _ := e.m.Start(ctx, e.p, nil)
+		const n = 20
+		var wg sync.WaitGroup
+		got := make([]string, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tk, err := e.m.Refresh(ctx, t0.RefreshToken)
+				got[i], errs[i] = tk.RefreshToken, err
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("racer %d: %v", i, errs[i])
+			}
+			if got[i] != got[0] {
+				t.Fatalf("racers ended on different tokens")
+			}
+		}
+		s, _ := e.st.GetSession(ctx, t0.SessionID)
+		if s.Generation != 1 || s.RevokedAt != nil {
+			t.Fatalf("generation %d revoked %v: want exactly one rotation", s.Generation, s.RevokedAt)
+		}
+	})
+}
+
+func TestExpiry(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     func() sessions.Config
+		advance []time.Duration // refresh after each
+		wantErr bool
+	}{
+		{"active within max inactive", cfg, []time.Duration{6 * 24 * time.Hour}, false},
+		{"inactive too long", cfg, []time.Duration{7*24*time.Hour + time.Second}, true},
+		{"exactly at max inactive is expired", cfg, []time.Duration{7 * 24 * time.Hour}, true},
+		{"sliding keeps an active session alive", cfg, []time.Duration{6 * 24 * time.Hour, 6 * 24 * time.Hour, 6 * 24 * time.Hour}, false},
+		{"session max age caps sliding", func() sessions.Config {
+			c := cfg()
+			c.SessionMaxAge = 10 * 24 * time.Hour
+			return c
+		}, []time.Duration{6 * 24 * time.Hour, 5 * 24 * time.Hour}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+				e := newEnv(tt.cfg())
+				ctx := context.Background()
+				tk, _ := e.m.Start(ctx, e.p, nil)
+				var err error
+				for _, d := range tt.advance {
+					e.clk.Advance(d)
+					var next sessions.Tokens
+					next, err = e.m.Refresh(ctx, tk.RefreshToken)
+					if err != nil {
+						break
+					}
+					tk = next
+				}
+				if (err != nil) != tt.wantErr {
+					t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+				}
+				if err != nil && !errors.Is(err, sessions.ErrEnded) {
+					t.Fatalf("err = %v, want ErrEnded", err)
+				}
+			})
+		})
+	}
+}
+
+func TestAccessTokenLifetime(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		c := cfg()
+		c.SessionMaxAge = 10 * time.Minute
+		e := newEnv(c)
+		ctx := context.Background()
+		tk, _ := e.m.Start(ctx, e.p, nil)
+		// An access token never outlives its session.
+		if tk.ExpiresIn != 600 {
+			t.Fatalf("expires_in %d, want 600", tk.ExpiresIn)
+		}
+		e.clk.Advance(10 * time.Minute)
+		if _, err := e.m.VerifyAccessToken(ctx, tk.AccessToken); !errors.Is(err, authn.ErrExpiredToken) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestRevoke(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		a, _ := e.m.Start(ctx, e.p, nil)
+		b, _ := e.m.Start(ctx, e.p, nil)
+		owner := &authn.Caller{Kind: authn.Session, PrincipalID: e.p.ID}
+		stranger := &authn.Caller{Kind: authn.Session, PrincipalID: uuid.New()}
+		if err := e.m.Revoke(ctx, stranger, a.SessionID); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("stranger revoked: %v", err)
+		}
+		if err := e.m.Revoke(ctx, owner, a.SessionID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.m.VerifyAccessToken(ctx, a.AccessToken); !errors.Is(err, authn.ErrSessionEnded) {
+			t.Fatalf("revoked access token: %v", err)
+		}
+		if _, err := e.m.Refresh(ctx, a.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("revoked refresh: %v", err)
+		}
+		if _, err := e.m.RevokeByRefreshToken(ctx, b.RefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.m.Refresh(ctx, b.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("refresh after revoke by token: %v", err)
+		}
+		if _, err := e.m.RevokeByRefreshToken(ctx, "garbage"); !errors.Is(err, sessions.ErrMalformed) {
+			t.Fatalf("garbage: %v", err)
+		}
+		admin := &authn.Caller{Kind: authn.Session, PrincipalID: uuid.New(), Admin: true}
+		c, _ := e.m.Start(ctx, e.p, nil)
+		if err := e.m.Revoke(ctx, admin, c.SessionID); err != nil {
+			t.Fatalf("admin revoke: %v", err)
+		}
+	})
+}
+
+func TestSessionLimit(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		c := cfg()
+		c.MaxSessions = 3
+		e := newEnv(c)
+		ctx := context.Background()
+		for range 3 {
+			if _, err := e.m.Start(ctx, e.p, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.m.Start(ctx, e.p, nil); !errors.Is(err, sessions.ErrTooManySessions) {
+			t.Fatalf("4th session: %v", err)
+		}
+	})
+}
+
+func TestMalformedRefresh(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		for _, tok := range []string{"", "abc", "a.b.c"} {
+			if _, err := e.m.Refresh(context.Background(), tok); !errors.Is(err, sessions.ErrMalformed) {
+				t.Errorf("%q: %v", tok, err)
+			}
+		}
+		// Well formed, unknown session: ended, not malformed (Tiled's message).
+		keys, _ := tokens.NewKeys([]string{"test-key"})
+		if _, err := e.m.Refresh(context.Background(), keys.Refresh(uuid.New(), 0).String()); !errors.Is(err, sessions.ErrEnded) {
+			t.Errorf("unknown session: %v", err)
+		}
+	})
+}
