@@ -4,6 +4,10 @@
 // with exchanges recorded from real Tiled (testdata/captures).
 //
 //	go test -race -count=1 ./test/e2e/
+//
+// E2E_SERVER_BIN=path runs the suite against a binary built elsewhere
+// instead of building ./cmd/server (the version checks then fail unless it
+// was linked with the values in buildVersion and buildCommit).
 package e2e
 
 import (
@@ -64,7 +68,9 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	h := &harness{}
 	h.root, h.buildErr = moduleRoot()
-	if h.buildErr == nil {
+	if bin := os.Getenv("E2E_SERVER_BIN"); bin != "" {
+		h.bin = bin
+	} else if h.buildErr == nil {
 		h.bin, h.buildErr = buildServer(h.root, dir)
 	}
 	if h.buildErr != nil {
