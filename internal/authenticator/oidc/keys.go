@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
@@ -25,7 +26,7 @@ var (
 )
 
 func allowed(alg string) bool {
-	return contains(rsaAlgs, alg) || contains(ecAlgs, alg) || contains(okpAlgs, alg)
+	return slices.Contains(rsaAlgs, alg) || slices.Contains(ecAlgs, alg) || slices.Contains(okpAlgs, alg)
 }
 
 // asymmetric keeps the advertised algorithms we accept. A document that
@@ -34,7 +35,7 @@ func allowed(alg string) bool {
 func asymmetric(advertised []string) []string {
 	var out []string
 	for _, a := range advertised {
-		if allowed(a) && !contains(out, a) {
+		if allowed(a) && !slices.Contains(out, a) {
 			out = append(out, a)
 		}
 	}
@@ -55,7 +56,7 @@ func parseKeys(jwks []map[string]any) (gooidc.KeySet, []string, error) {
 	var algs []string
 	add := func(list ...string) {
 		for _, a := range list {
-			if !contains(algs, a) {
+			if !slices.Contains(algs, a) {
 				algs = append(algs, a)
 			}
 		}
@@ -89,7 +90,7 @@ func parseKeys(jwks []map[string]any) (gooidc.KeySet, []string, error) {
 		switch {
 		case k.Algorithm == "":
 			add(byType...)
-		case contains(byType, k.Algorithm):
+		case slices.Contains(byType, k.Algorithm):
 			add(k.Algorithm)
 		default:
 			return nil, nil, fmt.Errorf("oidc: public_keys[%d]: algorithm %q is not accepted for ID tokens of this key type", i, k.Algorithm)

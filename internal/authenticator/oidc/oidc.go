@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -275,20 +276,11 @@ func (p *Provider) oauth(ep *endpoints, redirectURI string) *oauth2.Config {
 func scopes(extra []string) []string {
 	out := []string{gooidc.ScopeOpenID, gooidc.ScopeOfflineAccess}
 	for _, s := range extra {
-		if s != "" && !contains(out, s) {
+		if s != "" && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // endpoints returns the discovered endpoints, discovering them if that has

@@ -47,12 +47,24 @@ func discovered(t *testing.T, op *oidcprovider.Provider, mod func(*oidc.Config))
 	return p
 }
 
-// login runs the browser leg as user and exchanges the code; it returns the
-// identity id, or the exchange's error.
-func login(t *testing.T, op *oidcprovider.Provider, p *oidc.Provider, user string) (string, error) {
+// explicit switches a config to seed 000's form against op, with keys
+// (op's own when nil) and an optional issuer.
+func explicit(op *oidcprovider.Provider, keys []map[string]any, issuer string) func(*oidc.Config) {
+	if keys == nil {
+		keys = op.JWKS()
+	}
+	return func(c *oidc.Config) {
+		c.WellKnownURI, c.TokenURI, c.AuthorizationEndpoint = "", op.TokenEndpoint(), op.AuthorizationEndpoint()
+		c.PublicKeys, c.Issuer = keys, issuer
+	}
+}
+
+// begin runs the browser leg as user, with state "state-1" and nonce
+// "nonce-1", and returns the code and the PKCE verifier.
+func begin(t *testing.T, op *oidcprovider.Provider, p *oidc.Provider, user string) (code, verifier string) {
 	t.Helper()
 	ctx := context.Background()
-	verifier := oauth2.GenerateVerifier()
+	verifier = oauth2.GenerateVerifier()
 	u, err := p.AuthCodeURL(ctx, redirectURI, "state-1", "nonce-1", verifier)
 	if err != nil {
 		t.Fatalf("AuthCodeURL: %v", err)
@@ -64,7 +76,15 @@ func login(t *testing.T, op *oidcprovider.Provider, p *oidc.Provider, user strin
 	if got := back.Query().Get("state"); got != "state-1" {
 		t.Fatalf("state came back as %q", got)
 	}
-	return p.Exchange(ctx, back.Query().Get("code"), redirectURI, verifier, "nonce-1")
+	return back.Query().Get("code"), verifier
+}
+
+// login runs the browser leg as user and exchanges the code; it returns the
+// identity id, or the exchange's error.
+func login(t *testing.T, op *oidcprovider.Provider, p *oidc.Provider, user string) (string, error) {
+	t.Helper()
+	code, verifier := begin(t, op, p, user)
+	return p.Exchange(context.Background(), code, redirectURI, verifier, "nonce-1")
 }
 
 func TestAuthCodeURL(t *testing.T) {
@@ -111,13 +131,8 @@ func TestExchange(t *testing.T) {
 		{"user_id_claim", func(c *oidc.Config) {
 			c.ExtraScopes, c.UserIDClaim = []string{"email"}, "email"
 		}, "alice", "alice@example.test"},
-		{"explicit endpoints and keys", func(c *oidc.Config) {
-			c.WellKnownURI, c.TokenURI, c.AuthorizationEndpoint, c.PublicKeys = "", op.TokenEndpoint(), op.AuthorizationEndpoint(), op.JWKS()
-		}, "bob", "bob"},
-		{"explicit form with issuer", func(c *oidc.Config) {
-			c.WellKnownURI, c.TokenURI, c.AuthorizationEndpoint, c.PublicKeys = "", op.TokenEndpoint(), op.AuthorizationEndpoint(), op.JWKS()
-			c.Issuer = op.Issuer()
-		}, "alice", "alice"},
+		{"explicit endpoints and keys", explicit(op, nil, ""), "bob", "bob"},
+		{"explicit form with issuer", explicit(op, nil, op.Issuer()), "alice", "alice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := login(t, op, discovered(t, op, tc.cfg), tc.user)
@@ -154,10 +169,7 @@ func foreignKey(t *testing.T, op *oidcprovider.Provider) func(map[string]any) st
 func TestExchangeRejectsBadIDTokens(t *testing.T) {
 	op := startOP(t)
 	p := discovered(t, op, nil)
-	explicit := discovered(t, op, func(c *oidc.Config) {
-		c.WellKnownURI, c.TokenURI, c.AuthorizationEndpoint, c.PublicKeys = "", op.TokenEndpoint(), op.AuthorizationEndpoint(), op.JWKS()
-		c.Issuer = op.Issuer()
-	})
+	fixed := discovered(t, op, explicit(op, nil, op.Issuer()))
 	forge := foreignKey(t, op)
 	for _, tc := range []struct {
 		name    string
@@ -185,7 +197,7 @@ func TestExchangeRejectsBadIDTokens(t *testing.T) {
 		for _, rp := range []struct {
 			form string
 			p    *oidc.Provider
-		}{{"discovery", p}, {"explicit", explicit}} {
+		}{{"discovery", p}, {"explicit", fixed}} {
 			t.Run(tc.name+"/"+rp.form, func(t *testing.T) {
 				op.RewriteIDTokens(tc.rewrite)
 				defer op.RewriteIDTokens(nil)
@@ -207,30 +219,18 @@ func TestExchangeRejectsBadCodes(t *testing.T) {
 	op := startOP(t)
 	p := discovered(t, op, nil)
 	ctx := context.Background()
-	begin := func() (code, verifier string) {
-		verifier = oauth2.GenerateVerifier()
-		u, err := p.AuthCodeURL(ctx, redirectURI, "s", "n", verifier)
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := op.Login(ctx, u, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return back.Query().Get("code"), verifier
-	}
 	t.Run("wrong PKCE verifier", func(t *testing.T) {
-		code, _ := begin()
-		if _, err := p.Exchange(ctx, code, redirectURI, oauth2.GenerateVerifier(), "n"); !errors.Is(err, oidc.ErrRejected) {
+		code, _ := begin(t, op, p, "alice")
+		if _, err := p.Exchange(ctx, code, redirectURI, oauth2.GenerateVerifier(), "nonce-1"); !errors.Is(err, oidc.ErrRejected) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("code used twice", func(t *testing.T) {
-		code, v := begin()
-		if _, err := p.Exchange(ctx, code, redirectURI, v, "n"); err != nil {
+		code, v := begin(t, op, p, "alice")
+		if _, err := p.Exchange(ctx, code, redirectURI, v, "nonce-1"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Exchange(ctx, code, redirectURI, v, "n"); !errors.Is(err, oidc.ErrRejected) {
+		if _, err := p.Exchange(ctx, code, redirectURI, v, "nonce-1"); !errors.Is(err, oidc.ErrRejected) {
 			t.Fatalf("second use: %v", err)
 		}
 	})
@@ -247,9 +247,7 @@ func TestExchangeRejectsBadCodes(t *testing.T) {
 	})
 	t.Run("keys of another provider", func(t *testing.T) {
 		other := startOP(t)
-		p := discovered(t, op, func(c *oidc.Config) {
-			c.WellKnownURI, c.TokenURI, c.AuthorizationEndpoint, c.PublicKeys = "", op.TokenEndpoint(), op.AuthorizationEndpoint(), other.JWKS()
-		})
+		p := discovered(t, op, explicit(op, other.JWKS(), ""))
 		if _, err := login(t, op, p, "alice"); !errors.Is(err, oidc.ErrRejected) {
 			t.Fatalf("got %v", err)
 		}
@@ -260,9 +258,7 @@ func TestExchangeRejectsBadCodes(t *testing.T) {
 // is not checked there; the configured keys still are.
 func TestExplicitFormWithoutIssuer(t *testing.T) {
 	op := startOP(t)
-	p := discovered(t, op, func(c *oidc.Config) {
-		c.WellKnownURI, c.TokenURI, c.AuthorizationEndpoint, c.PublicKeys = "", op.TokenEndpoint(), op.AuthorizationEndpoint(), op.JWKS()
-	})
+	p := discovered(t, op, explicit(op, nil, ""))
 	op.RewriteIDTokens(func(c map[string]any) string { c["iss"] = "https://elsewhere.example"; return op.SignRS256(c) })
 	defer op.RewriteIDTokens(nil)
 	if id, err := login(t, op, p, "alice"); err != nil || id != "alice" {
@@ -339,18 +335,9 @@ func TestDiscoveryRetried(t *testing.T) {
 func TestExchangeProviderDown(t *testing.T) {
 	op := startOP(t)
 	p := discovered(t, op, nil)
-	ctx := context.Background()
-	v := oauth2.GenerateVerifier()
-	u, err := p.AuthCodeURL(ctx, redirectURI, "s", "n", v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := op.Login(ctx, u, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
+	code, v := begin(t, op, p, "alice")
 	op.Close()
-	if _, err := p.Exchange(ctx, back.Query().Get("code"), redirectURI, v, "n"); !errors.Is(err, authenticator.ErrUnavailable) {
+	if _, err := p.Exchange(context.Background(), code, redirectURI, v, "nonce-1"); !errors.Is(err, authenticator.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}
 }

@@ -1,0 +1,615 @@
+package authapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/tiledgo/server/internal/authenticator"
+	"github.com/tiledgo/server/internal/authenticator/oidc"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/sessions"
+	"github.com/tiledgo/server/internal/storeerr"
+)
+
+// External (OIDC) logins, Tiled's add_external_routes
+// (tiled/server/authentication.py), in two flows:
+//
+//   - Browser: GET authorize sends the browser to the identity provider;
+//     it comes back to GET code, which answers the token JSON (or redirects
+//     to redirect_on_success with the tokens in the query).
+//   - Device, for terminals and notebooks: POST authorize hands the client
+//     a device code, a user code and an authorization URI; the person opens
+//     the URI, logs in, lands on the device_code form and types the user
+//     code; the client polls POST token until the tokens come.
+//
+// Everything one leg leaves for the next (state, PKCE verifier, nonce, the
+// pending device login) is in the session database, so each request may be
+// served by any replica.
+//
+// State: our own random state goes to the identity provider. It is the
+// lookup key (stored as sha256) of the login's AuthState and the CSRF check
+// of the code leg, and is single-use. Tiled instead forwards the client's
+// optional ?state= to the provider and back; here the client's state is kept
+// in the AuthState and handed back to redirect_on_success as Tiled does, so
+// the client sees the same thing while the provider sees only ours.
+
+const (
+	// authStateTTL bounds the browser leg at the identity provider.
+	authStateTTL = 10 * time.Minute
+	// deviceCodeTTL and devicePollInterval are Tiled's DEVICE_CODE_MAX_AGE
+	// and DEVICE_CODE_POLLING_INTERVAL.
+	deviceCodeTTL      = 15 * time.Minute
+	devicePollInterval = 5
+	// maxClientState bounds the client's ?state=, which is stored and
+	// echoed in a redirect.
+	maxClientState = 1024
+	// maxUserCodeTries bounds wrong user codes typed after one login at
+	// the identity provider.
+	maxUserCodeTries = 5
+	// userCodeAlphabet is RFC 8628 6.1's base-20 set: no vowels (no words)
+	// and nothing that reads as a digit.
+	userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+	userCodeLen      = 8
+)
+
+// Flows, and keys of AuthState.Extra.
+const (
+	flowBrowser = "browser"
+	flowDevice  = "device"
+
+	extraFlow        = "flow"
+	extraRedirectURI = "redirect_uri"
+	extraClientState = "client_state"
+	// extraUserID is set once the identity provider has vouched for the
+	// person but the user code they typed matched no pending login: a retry
+	// needs no second trip to the provider.
+	extraUserID = "user_id"
+	extraTries  = "tries"
+)
+
+// Messages of Tiled's device-code pages.
+const (
+	msgInvalidUserCode = "Invalid user code. It may have been mistyped, or the pending request may have expired."
+	msgStartAgain      = "This login link has expired or has already been used. Start the login again from your application."
+	msgProviderFailed  = "Authentication with the identity provider failed. Start the login again from your application, or ask the administrator to see the logs for details."
+	msgUnavailable     = "Authentication is temporarily unavailable. Please retry."
+)
+
+func (h *Handlers) registerExternal(a *echo.Group) {
+	a.GET("/provider/:provider/authorize", h.authorizeRedirect)
+	a.POST("/provider/:provider/authorize", h.deviceAuthorize)
+	a.GET("/provider/:provider/code", h.authCode)
+	a.GET("/provider/:provider/device_code", h.deviceCodeForm)
+	a.POST("/provider/:provider/device_code", h.deviceCodeSubmit)
+}
+
+// external is the named provider if it is an OIDC one; the routes do not
+// exist for password providers, as in Tiled.
+func (h *Handlers) external(c echo.Context) (*Provider, error) {
+	p, err := h.provider(c)
+	if err != nil {
+		return nil, err
+	}
+	if p.OIDC == nil {
+		return nil, httperr.NotFound("Not Found")
+	}
+	return p, nil
+}
+
+func providerURL(c echo.Context, p *Provider, leaf string) string {
+	return links.Join(links.API(c.Request()), "auth/provider", p.Name, leaf)
+}
+
+// authorizeRedirect is GET authorize: 307 to the identity provider.
+func (h *Handlers) authorizeRedirect(c echo.Context) error {
+	p, err := h.external(c)
+	if err != nil {
+		return err
+	}
+	clientState := c.QueryParam("state")
+	if len(clientState) > maxClientState {
+		return unprocessable(map[string]any{
+			"type": "string_too_long", "loc": []any{"query", "state"},
+			"msg": fmt.Sprintf("String should have at most %d characters", maxClientState), "input": nil,
+		})
+	}
+	extra := map[string]any{}
+	if clientState != "" {
+		extra[extraClientState] = clientState
+	}
+	u, err := h.beginLogin(c.Request().Context(), p, flowBrowser, providerURL(c, p, "code"), extra, authStateTTL)
+	if err != nil {
+		return h.oidcError(c, p, err)
+	}
+	return c.Redirect(http.StatusTemporaryRedirect, u)
+}
+
+// beginLogin stores a fresh state, nonce and PKCE verifier and returns the
+// identity provider's authorization URL. The URL is made first, so nothing
+// is stored when the provider is unreachable.
+func (h *Handlers) beginLogin(ctx context.Context, p *Provider, flow, redirectURI string, extra map[string]any, ttl time.Duration) (string, error) {
+	state, nonce, verifier := randomString(), randomString(), oauth2.GenerateVerifier()
+	u, err := p.OIDC.AuthCodeURL(ctx, redirectURI, state, nonce, verifier)
+	if err != nil {
+		return "", err
+	}
+	extra[extraFlow], extra[extraRedirectURI] = flow, redirectURI
+	now := h.Now().UTC()
+	err = h.Sessions.PutAuthState(ctx, sessions.AuthState{
+		StateHash: hashString(state), Provider: p.Name, CodeVerifier: verifier, Nonce: nonce,
+		Extra: extra, CreatedAt: now, ExpiresAt: now.Add(ttl),
+	})
+	if err != nil {
+		return "", fmt.Errorf("store auth state: %w", err)
+	}
+	return u, nil
+}
+
+// takeState consumes the AuthState of state if it belongs to this provider
+// and flow. ok is false when there is none (unknown, used, expired, or of
+// another flow): the person's doing, never a server error.
+func (h *Handlers) takeState(ctx context.Context, p *Provider, flow, state string) (st sessions.AuthState, ok bool, err error) {
+	if state == "" {
+		return st, false, nil
+	}
+	st, err = h.Sessions.TakeAuthState(ctx, hashString(state), h.Now().UTC())
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return st, false, nil
+	} else if err != nil {
+		return st, false, fmt.Errorf("take auth state: %w", err)
+	}
+	return st, st.Provider == p.Name && extraString(st, extraFlow) == flow, nil
+}
+
+// authCode is GET code, where the identity provider sends the browser back.
+func (h *Handlers) authCode(c echo.Context) error {
+	p, err := h.external(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	q := c.QueryParams()
+	st, ok, err := h.takeState(ctx, p, flowBrowser, q.Get("state"))
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return h.loginFailed(c, p, errors.New("unknown, used or expired state"))
+	case q.Get("error") != "":
+		// RFC 6749 4.1.2.1: the person declined, or the provider refused.
+		return h.loginFailed(c, p, fmt.Errorf("identity provider answered error=%q", q.Get("error")))
+	case q.Get("code") == "":
+		return h.loginFailed(c, p, errors.New("no code"))
+	}
+	id, err := p.OIDC.Exchange(ctx, q.Get("code"), extraString(st, extraRedirectURI), st.CodeVerifier, st.Nonce)
+	if err != nil {
+		if errors.Is(err, oidc.ErrRejected) {
+			return h.loginFailed(c, p, err)
+		}
+		return h.oidcError(c, p, err)
+	}
+	t, err := h.completeLogin(ctx, p.Name, id, nil)
+	if err != nil {
+		return err
+	}
+	h.Logger.InfoContext(ctx, "login", "provider", p.Name, "flow", flowBrowser, "principal", t.Principal.ID, "session", t.SessionID)
+	body := tokenResponse(t, p.Name, id)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	dest := p.OIDC.RedirectOnSuccess()
+	if dest == "" {
+		return c.JSON(http.StatusOK, body)
+	}
+	// Tiled's redirect_on_success: the tokens ride in the query.
+	u, err := url.Parse(dest)
+	if err != nil {
+		return fmt.Errorf("redirect_on_success: %w", err)
+	}
+	v := u.Query()
+	v.Set("access_token", t.AccessToken)
+	v.Set("refresh_token", t.RefreshToken)
+	v.Set("identity.id", id)
+	v.Set("identity.provider", p.Name)
+	v.Set("principal", body["principal"].(string))
+	if s := extraString(st, extraClientState); s != "" {
+		v.Set("state", s)
+	}
+	u.RawQuery = v.Encode()
+	return c.Redirect(http.StatusFound, u.String())
+}
+
+// loginFailed is Tiled's answer to a failed browser login: redirect to
+// redirect_on_failure, else 401 "Authentication failure".
+func (h *Handlers) loginFailed(c echo.Context, p *Provider, cause error) error {
+	h.Logger.InfoContext(c.Request().Context(), "login failed", "provider", p.Name, "error", cause)
+	if dest := p.OIDC.RedirectOnFailure(); dest != "" {
+		return c.Redirect(http.StatusFound, dest)
+	}
+	return httperr.New(http.StatusUnauthorized, "Authentication failure").Wrap(cause)
+}
+
+// oidcError maps an error of the oidc package that the person did not
+// cause: an unreachable identity provider is 503 with Retry-After.
+func (h *Handlers) oidcError(c echo.Context, p *Provider, err error) error {
+	if errors.Is(err, authenticator.ErrUnavailable) {
+		h.Logger.WarnContext(c.Request().Context(), "identity provider unavailable", "provider", p.Name, "error", err)
+		return httperr.Unavailable(msgUnavailable, retrySeconds(p)).Wrap(err)
+	}
+	if errors.Is(err, oidc.ErrRejected) {
+		return httperr.New(http.StatusUnauthorized, "Authentication failure").Wrap(err)
+	}
+	return err
+}
+
+func retrySeconds(p *Provider) int {
+	return max(1, int(p.OIDC.RetryAfter().Round(time.Second)/time.Second))
+}
+
+// deviceAuthorize is POST authorize: start a device-code login. The body,
+// if any, is ignored (the Tiled client sends none).
+func (h *Handlers) deviceAuthorize(c echo.Context) error {
+	p, err := h.external(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	authURI, err := h.beginLogin(ctx, p, flowDevice, providerURL(c, p, "device_code"), map[string]any{}, deviceCodeTTL)
+	if err != nil {
+		return h.oidcError(c, p, err)
+	}
+	// Tiled: 32 random bytes, shown as hex, stored as sha256 of the bytes.
+	var code [32]byte
+	_, _ = rand.Read(code[:])
+	hash := sha256.Sum256(code[:])
+	now := h.Now().UTC()
+	var userCode string
+	for range 5 {
+		userCode = newUserCode()
+		err = h.Sessions.CreatePendingDevice(ctx, sessions.PendingDevice{
+			ID: uuid.New(), Provider: p.Name, DeviceCodeHash: hash[:], UserCode: userCode,
+			CreatedAt: now, ExpiresAt: now.Add(deviceCodeTTL),
+		})
+		if !errors.Is(err, storeerr.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create pending device login: %w", err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"authorization_uri": authURI,
+		"verification_uri":  providerURL(c, p, "token"),
+		"interval":          devicePollInterval,
+		"device_code":       hex.EncodeToString(code[:]),
+		"expires_in":        int(deviceCodeTTL / time.Second),
+		"user_code":         userCode[:4] + "-" + userCode[4:],
+	})
+}
+
+// deviceCodeForm is GET device_code, where the identity provider sends the
+// person's browser: a form asking for the user code, carrying the
+// provider's code and our state in hidden fields.
+func (h *Handlers) deviceCodeForm(c echo.Context) error {
+	p, err := h.external(c)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	if e := q.Get("error"); e != "" {
+		// Consume the state: this login is over.
+		if _, _, err := h.takeState(c.Request().Context(), p, flowDevice, q.Get("state")); err != nil {
+			return err
+		}
+		h.Logger.InfoContext(c.Request().Context(), "device login declined at the identity provider", "provider", p.Name, "error", e)
+		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
+	}
+	if q.Get("code") == "" || q.Get("state") == "" {
+		return page(c, http.StatusBadRequest, failurePage, pageData{Message: msgStartAgain})
+	}
+	return page(c, http.StatusOK, formPage, pageData{Code: q.Get("code"), State: q.Get("state")})
+}
+
+// deviceCodeSubmit is POST device_code: the person typed the user code.
+//
+// The user code is checked by attaching a session to the pending login, so
+// the session is opened first and revoked if the code matches nothing. A
+// wrong code does not send the person back to the identity provider: the
+// identity it vouched for is kept under a fresh state for a few more tries.
+func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
+	p, err := h.external(c)
+	if err != nil {
+		return err
+	}
+	form, err := readForm(c.Request())
+	if err != nil {
+		return err
+	}
+	// Tiled's form action carries the provider's code in the query; take
+	// it from there too.
+	field := func(k string) string {
+		if v := form.Get(k); v != "" {
+			return v
+		}
+		return c.QueryParam(k)
+	}
+	code, state := field("code"), field("state")
+	var problems []map[string]any
+	if !form.Has("user_code") {
+		problems = append(problems, missing("user_code"))
+	}
+	if state == "" {
+		problems = append(problems, missing("state"))
+	}
+	if len(problems) > 0 {
+		return unprocessable(problems...)
+	}
+	userCode, ok := normalizeUserCode(form.Get("user_code"))
+	if !ok {
+		// Nothing consumed: the same form can be submitted again.
+		return page(c, http.StatusUnauthorized, formPage, pageData{Code: code, State: state, Message: msgInvalidUserCode})
+	}
+	ctx := c.Request().Context()
+	st, ok, err := h.takeState(ctx, p, flowDevice, state)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
+	}
+	id := extraString(st, extraUserID)
+	if id == "" {
+		if code == "" {
+			return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
+		}
+		id, err = p.OIDC.Exchange(ctx, code, extraString(st, extraRedirectURI), st.CodeVerifier, st.Nonce)
+		switch {
+		case errors.Is(err, authenticator.ErrUnavailable):
+			// The provider's code may still be good: keep the state so the
+			// person can submit again.
+			if perr := h.Sessions.PutAuthState(ctx, st); perr != nil {
+				h.Logger.WarnContext(ctx, "restore auth state", "error", perr)
+			}
+			h.Logger.WarnContext(ctx, "identity provider unavailable", "provider", p.Name, "error", err)
+			c.Response().Header().Set("Retry-After", fmt.Sprint(retrySeconds(p)))
+			return page(c, http.StatusServiceUnavailable, formPage, pageData{Code: code, State: state, Message: msgUnavailable})
+		case err != nil:
+			h.Logger.InfoContext(ctx, "device login failed", "provider", p.Name, "error", err)
+			return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
+		}
+	}
+	t, err := h.completeLogin(ctx, p.Name, id, nil)
+	if err != nil {
+		var he *httperr.Error
+		if errors.As(err, &he) && he.Status < 500 {
+			return page(c, he.Status, failurePage, pageData{Message: fmt.Sprint(he.Detail)})
+		}
+		return err
+	}
+	err = h.Sessions.ApprovePendingDevice(ctx, p.Name, userCode, t.SessionID, h.Now().UTC())
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return h.wrongUserCode(c, p, st, id, t.SessionID)
+	} else if err != nil {
+		return fmt.Errorf("approve pending device login: %w", err)
+	}
+	h.Logger.InfoContext(ctx, "login", "provider", p.Name, "flow", flowDevice, "principal", t.Principal.ID, "session", t.SessionID)
+	msg := ""
+	if p.ConfirmationMessage != nil {
+		// Tiled formats confirmation_message with str.format(id=...).
+		msg = strings.ReplaceAll(*p.ConfirmationMessage, "{id}", id)
+	}
+	return page(c, http.StatusOK, successPage, pageData{Message: msg, Interval: devicePollInterval})
+}
+
+// wrongUserCode undoes the session opened for a user code that matched no
+// pending login and lets the person try again, a few times, without another
+// trip to the identity provider.
+func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthState, id string, session uuid.UUID) error {
+	ctx := c.Request().Context()
+	now := h.Now().UTC()
+	if err := h.Sessions.RevokeSession(ctx, session, "device user code matched no pending login", now); err != nil {
+		return fmt.Errorf("revoke unused session: %w", err)
+	}
+	tries := extraInt(st, extraTries) + 1
+	h.Logger.InfoContext(ctx, "device login: wrong user code", "provider", p.Name, "tries", tries)
+	if tries >= maxUserCodeTries || !now.Before(st.ExpiresAt) {
+		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgInvalidUserCode + " " + msgStartAgain})
+	}
+	state := randomString()
+	err := h.Sessions.PutAuthState(ctx, sessions.AuthState{
+		StateHash: hashString(state), Provider: p.Name,
+		Extra: map[string]any{
+			extraFlow: flowDevice, extraRedirectURI: extraString(st, extraRedirectURI),
+			extraUserID: id, extraTries: tries,
+		},
+		CreatedAt: now, ExpiresAt: st.ExpiresAt,
+	})
+	if err != nil {
+		return fmt.Errorf("store auth state: %w", err)
+	}
+	return page(c, http.StatusUnauthorized, formPage, pageData{State: state, Message: msgInvalidUserCode})
+}
+
+// deviceToken is POST token of an external provider: the device's poll.
+func (h *Handlers) deviceToken(c echo.Context, p *Provider) error {
+	body, err := readJSON(c.Request())
+	if err != nil {
+		return err
+	}
+	var problems []map[string]any
+	deviceCode, prob := stringField(body, "device_code")
+	if prob != nil {
+		problems = append(problems, *prob)
+	}
+	// grant_type is required but, as in Tiled, its value is not checked.
+	if _, prob := stringField(body, "grant_type"); prob != nil {
+		problems = append(problems, *prob)
+	}
+	if len(problems) > 0 {
+		return unprocessable(problems...)
+	}
+	raw, err := hex.DecodeString(deviceCode)
+	if err != nil {
+		return httperr.New(http.StatusUnauthorized, "Invalid device code")
+	}
+	hash := sha256.Sum256(raw)
+	ctx := c.Request().Context()
+	pd, err := h.Sessions.TakePendingDevice(ctx, p.Name, hash[:], h.Now().UTC())
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return httperr.NotFound("No such device_code. The pending request may have expired.")
+	} else if err != nil {
+		return fmt.Errorf("take pending device login: %w", err)
+	}
+	if pd.SessionID == nil {
+		return httperr.BadRequest(map[string]string{"error": "authorization_pending"})
+	}
+	t, err := h.Manager.TokensForSession(ctx, *pd.SessionID)
+	if errors.Is(err, sessions.ErrEnded) {
+		// Revoked between approval and this poll.
+		return sessionEnded()
+	} else if err != nil {
+		return fmt.Errorf("tokens for device session: %w", err)
+	}
+	id := ""
+	for _, i := range t.Principal.Identities {
+		if i.Provider == p.Name {
+			id = i.ID
+		}
+	}
+	h.Logger.InfoContext(ctx, "device login delivered", "provider", p.Name, "principal", t.Principal.ID, "session", t.SessionID)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, tokenResponse(t, p.Name, id))
+}
+
+// normalizeUserCode is Tiled's normalisation (upper case, dash removed),
+// also forgiving spaces, and checks the result could be one of ours.
+func normalizeUserCode(s string) (string, bool) {
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case '-', ' ', '\t':
+			return -1
+		}
+		return r
+	}, strings.ToUpper(s))
+	if len(s) != userCodeLen {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(userCodeAlphabet, s[i]) < 0 {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// newUserCode draws userCodeLen characters from userCodeAlphabet without
+// modulo bias (20^8, about 34 bits, against Tiled's 32).
+func newUserCode() string {
+	const n = byte(len(userCodeAlphabet))
+	const limit = 256 - 256%int(n) // largest multiple of n below 256
+	out := make([]byte, 0, userCodeLen)
+	var buf [16]byte
+	for len(out) < userCodeLen {
+		_, _ = rand.Read(buf[:])
+		for _, b := range buf {
+			if int(b) < limit && len(out) < userCodeLen {
+				out = append(out, userCodeAlphabet[b%n])
+			}
+		}
+	}
+	return string(out)
+}
+
+// randomString is 32 random bytes, base64url: states and nonces.
+func randomString() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func hashString(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func extraString(st sessions.AuthState, k string) string {
+	s, _ := st.Extra[k].(string)
+	return s
+}
+
+// extraInt reads a number of Extra, which has been through JSON.
+func extraInt(st sessions.AuthState, k string) int {
+	switch v := st.Extra[k].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
+}
+
+// The device-code pages. Self-contained (no external assets, unlike
+// Tiled's, which load Bulma from a CDN), escaped by html/template.
+var pages = template.Must(template.New("page").Parse(`{{define "head"}}<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tiled</title><style>
+body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}
+.error{border-left:4px solid #c33;background:#fdecec;padding:.75rem}
+input[type=text]{font-size:1.5rem;letter-spacing:.2rem;width:12rem;text-transform:uppercase}
+</style></head><body>{{end}}
+{{define "form"}}{{template "head"}}<h1>Authorize Tiled Session</h1>
+{{if .Message}}<p class="error" role="alert">{{.Message}}</p>{{end}}
+<form action="device_code" method="post">
+<label for="user_code">Enter code</label>
+<input type="text" id="user_code" name="user_code" autocomplete="off" autofocus>
+<input type="hidden" name="code" value="{{.Code}}">
+<input type="hidden" name="state" value="{{.State}}">
+<input type="submit" value="Enter">
+</form></body></html>{{end}}
+{{define "failure"}}{{template "head"}}<h1>Failed</h1>
+<p>{{.Message}}</p></body></html>{{end}}
+{{define "success"}}{{template "head"}}<h1>Success</h1>
+{{if .Message}}<p>{{.Message}}</p>{{end}}
+<p>Return to your Tiled application. Within {{.Interval}} seconds it should be successfully logged in.</p></body></html>{{end}}`))
+
+const (
+	formPage    = "form"
+	failurePage = "failure"
+	successPage = "success"
+)
+
+type pageData struct {
+	Code, State, Message string
+	Interval             int
+}
+
+// page renders one of the device-code pages. The pages carry a provider's
+// code and our state: nothing may frame them, cache them, or leak their
+// URL in a Referer.
+func page(c echo.Context, status int, name string, d pageData) error {
+	var b strings.Builder
+	if err := pages.ExecuteTemplate(&b, name, d); err != nil {
+		return fmt.Errorf("render %s page: %w", name, err)
+	}
+	hd := c.Response().Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cache-Control", "no-store")
+	return c.HTML(status, b.String())
+}
