@@ -102,6 +102,7 @@ type Store interface {
 	RevokeRole(ctx context.Context, principalID uuid.UUID, role string) error
 	// TouchPrincipal records activity, at most once per minInterval (a
 	// conditional update, so busy principals do not write on every request).
+	// A missing principal is not an error: there is nothing to record.
 	TouchPrincipal(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) error
 
 	// CreateAPIKey stores k. ErrConflict if the principal already has a key
@@ -116,6 +117,7 @@ type Store interface {
 	CountAPIKeys(ctx context.Context, principalID uuid.UUID, now time.Time) (int, error)
 	// DeleteAPIKey revokes a principal's key. ErrNotFound if it has none by that prefix.
 	DeleteAPIKey(ctx context.Context, principalID uuid.UUID, firstEight string) error
-	// TouchAPIKey records use at most once per minInterval (conditional update).
+	// TouchAPIKey records use at most once per minInterval (conditional
+	// update). A missing key is not an error.
 	TouchAPIKey(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) error
 }

@@ -117,6 +117,9 @@ type Store interface {
 	// session as it is afterwards. If the presented hash is not current it
 	// returns ErrStaleRefresh; if the session is missing, revoked or expired,
 	// ErrNotFound. Of N concurrent rotations with the same hash exactly one wins.
+	// With ErrStaleRefresh it also returns the session as it is now, so the
+	// caller can compare PrevRefreshHash and RotatedAt (grace window or
+	// replay) without another read.
 	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
 	// RevokeSession marks a session revoked (idempotent: revoking a revoked
 	// session is not an error) and appends to the revocation log, atomically.
@@ -126,7 +129,8 @@ type Store interface {
 	RevocationsSince(ctx context.Context, after int64, limit int) ([]Revocation, error)
 
 	// CreatePendingDevice stores p. ErrConflict if its user code is in use by
-	// an unexpired pending login (the caller draws another).
+	// a pending login of the same provider unexpired at p.CreatedAt (the
+	// caller draws another), or if its device-code hash exists.
 	CreatePendingDevice(ctx context.Context, p PendingDevice) error
 	// ApprovePendingDevice attaches a session to the unexpired, unapproved
 	// pending login with that provider and user code. ErrNotFound otherwise.
@@ -154,5 +158,7 @@ type Store interface {
 	// can no longer be used at now (kept for retain after they end so that
 	// whoami can still show them), expired pending logins, auth states, login
 	// counters and API keys, and revocation log entries older than retain.
+	// One replica collects at a time: while another is collecting, GC
+	// returns an empty result and no error.
 	GC(ctx context.Context, now time.Time, retain time.Duration, batch int) (GCResult, error)
 }

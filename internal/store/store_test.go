@@ -30,37 +30,30 @@ func open(t *testing.T, uri string) store.Store {
 	return st
 }
 
-func TestConformanceMemory(t *testing.T) {
+// TestConformance runs the suite on every backend: each subtest of the
+// suite gets a fresh database (a fresh PostgreSQL database, a new file, a
+// new in-memory database).
+func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		st := open(t, "")
-		if st.Backend() != store.BackendMemory {
-			t.Fatalf("backend %q", st.Backend())
-		}
-		return st
-	})
-}
-
-func TestConformanceSQLiteFile(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		st := open(t, "sqlite:///"+filepath.Join(t.TempDir(), "auth.db"))
-		if st.Backend() != store.BackendSQLite {
-			t.Fatalf("backend %q", st.Backend())
-		}
-		return st
-	})
-}
-
-func TestConformancePostgres(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, func(t *testing.T) store.Store {
-		st := open(t, pgtest.NewDatabase(t))
-		if st.Backend() != store.BackendPostgres {
-			t.Fatalf("backend %q", st.Backend())
-		}
-		return st
-	})
+	for _, b := range []struct {
+		backend string
+		uri     func(t *testing.T) string
+	}{
+		{store.BackendMemory, func(*testing.T) string { return "" }},
+		{store.BackendSQLite, func(t *testing.T) string { return "sqlite:///" + filepath.Join(t.TempDir(), "auth.db") }},
+		{store.BackendPostgres, func(t *testing.T) string { return pgtest.NewDatabase(t) }},
+	} {
+		t.Run(b.backend, func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, func(t *testing.T) store.Store {
+				st := open(t, b.uri(t))
+				if st.Backend() != b.backend {
+					t.Fatalf("backend %q, want %q", st.Backend(), b.backend)
+				}
+				return st
+			})
+		})
+	}
 }
 
 func newPrincipal(t *testing.T, st store.Store) uuid.UUID {

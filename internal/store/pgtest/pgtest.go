@@ -107,11 +107,12 @@ func adminURL(t testing.TB) string {
 	if err == nil {
 		return u
 	}
-	msg := fmt.Sprintf("pgtest: NO POSTGRESQL, SKIPPING: %s is unset and no Docker daemon answers (%v). "+
+	msg := fmt.Sprintf("pgtest: no PostgreSQL: %s is unset and no Docker daemon answers (%v). "+
 		"Set %s=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable to run the PostgreSQL tests", EnvURL, err, EnvURL)
 	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: a skip would hide the missing database)")
+		t.Fatal(msg + ". Failing, not skipping, because CI=true: a skip would hide the missing database")
 	}
+	msg = "SKIPPING POSTGRESQL TEST: " + msg
 	shared.warn.Do(func() { fmt.Fprintln(os.Stderr, msg) })
 	t.Skip(msg)
 	return ""

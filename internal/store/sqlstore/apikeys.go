@@ -109,11 +109,6 @@ func (s *Store) DeleteAPIKey(ctx context.Context, principalID uuid.UUID, firstEi
 }
 
 // TouchAPIKey implements identity.Store, like TouchPrincipal.
-func (s *Store) TouchAPIKey(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) (err error) {
-	ctx, end := s.op(ctx, "TouchAPIKey")
-	defer end(&err)
-	if err := touch(ctx, s.db, "api_keys", id, now, minInterval); err != nil {
-		return fmt.Errorf("touch API key %s: %w", id, err)
-	}
-	return nil
+func (s *Store) TouchAPIKey(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) error {
+	return s.touch(ctx, "TouchAPIKey", "api_keys", id, now, minInterval)
 }

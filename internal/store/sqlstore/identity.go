@@ -287,23 +287,22 @@ func (s *Store) RevokeRole(ctx context.Context, principalID uuid.UUID, role stri
 // TouchPrincipal implements identity.Store: one conditional UPDATE, which
 // writes nothing while the last recorded activity is recent. Touching a
 // principal that no longer exists is not an error: there is nothing to record.
-func (s *Store) TouchPrincipal(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) (err error) {
-	ctx, end := s.op(ctx, "TouchPrincipal")
-	defer end(&err)
-	if err := touch(ctx, s.db, "principals", id, now, minInterval); err != nil {
-		return fmt.Errorf("touch principal %s: %w", id, err)
-	}
-	return nil
+func (s *Store) TouchPrincipal(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) error {
+	return s.touch(ctx, "TouchPrincipal", "principals", id, now, minInterval)
 }
 
 // touch sets latest_activity on table's row id unless it was set less than
 // minInterval before now.
-func touch(ctx context.Context, q Querier, table string, id uuid.UUID, now time.Time, minInterval time.Duration) error {
+func (s *Store) touch(ctx context.Context, op, table string, id uuid.UUID, now time.Time, minInterval time.Duration) (err error) {
+	ctx, end := s.op(ctx, op)
+	defer end(&err)
 	if minInterval < 0 {
-		return fmt.Errorf("negative touch interval %s", minInterval)
+		return fmt.Errorf("%s: negative interval %s", op, minInterval)
 	}
-	_, err := q.Exec(ctx, `UPDATE `+table+` SET latest_activity = $2
+	if _, err := s.db.Exec(ctx, `UPDATE `+table+` SET latest_activity = $2
 		WHERE id = $1 AND (latest_activity IS NULL OR latest_activity <= $3)`,
-		id, ts(now), ts(now.Add(-minInterval)))
-	return err
+		id, ts(now), ts(now.Add(-minInterval))); err != nil {
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	return nil
 }
