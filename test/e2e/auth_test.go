@@ -65,7 +65,7 @@ func TestSingleUserGeneratedKey(t *testing.T) {
 
 	t.Run("replay", func(t *testing.T) {
 		t.Parallel()
-		for _, name := range []string{
+		replayAll(t, s, recordedGeneratedKey, key,
 			"single-metadata-header-key.txt",
 			"single-metadata-query-key.txt",
 			"single-metadata-no-key.txt",
@@ -75,9 +75,7 @@ func TestSingleUserGeneratedKey(t *testing.T) {
 			"single-whoami-key.txt",
 			"single-apikey-info.txt",
 			"single-apikey-create.txt",
-		} {
-			t.Run(name, func(t *testing.T) { replay(t, s, name, recordedGeneratedKey, key) })
-		}
+		)
 	})
 
 	t.Run("visiting the start-up URL sets the cookie", func(t *testing.T) {
@@ -368,14 +366,12 @@ func TestPublicMode(t *testing.T) {
 			t.Parallel()
 			s := startServer(t, tc.args)
 			s.waitOutput(t, publicNoticeRE)
-			for _, name := range []string{
+			replayAll(t, s, "", "",
 				"public-metadata-anonymous.txt",
 				"public-metadata-wrong-key.txt",
 				"public-whoami-anonymous.txt",
 				"public-apikey-create-anonymous.txt",
-			} {
-				t.Run(name, func(t *testing.T) { replay(t, s, name, "", "") })
-			}
+			)
 			c := s.client(t)
 			r := c.get("/api/v1/search/", nil)
 			if expectStatus(t, r, http.StatusOK) {

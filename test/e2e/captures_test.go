@@ -171,6 +171,14 @@ func replay(t *testing.T, s *server, name, recordedKey, key string) {
 	}
 }
 
+// replayAll replays each named capture in its own subtest.
+func replayAll(t *testing.T, s *server, recordedKey, key string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) { replay(t, s, name, recordedKey, key) })
+	}
+}
+
 func mediaTypeOf(ct string) string {
 	return mediaType(http.Header{"Content-Type": {ct}})
 }

@@ -389,3 +389,36 @@ func findCookie(r reply, name string) *http.Cookie {
 	}
 	return nil
 }
+
+// getJSON GETs path and decodes its body, when the answer is 200.
+func (c *client) getJSON(path string, h http.Header) (any, bool) {
+	c.t.Helper()
+	r := c.get(path, h)
+	if !expectStatus(c.t, r, http.StatusOK) {
+		return nil, false
+	}
+	return decode(c.t, r), true
+}
+
+// getObject GETs path and decodes its body as a JSON object, when the
+// answer is 200.
+func (c *client) getObject(path string, h http.Header) (map[string]any, bool) {
+	c.t.Helper()
+	r := c.get(path, h)
+	if !expectStatus(c.t, r, http.StatusOK) {
+		return nil, false
+	}
+	return object(c.t, r), true
+}
+
+// getBytes GETs path with Accept: mediaType and returns the body, when the
+// answer is 200 of that media type.
+func (c *client) getBytes(path string, h http.Header, mediaType string) ([]byte, bool) {
+	c.t.Helper()
+	r := c.get(path, with(h, "Accept", mediaType))
+	if !expectStatus(c.t, r, http.StatusOK) {
+		return nil, false
+	}
+	expectMediaType(c.t, r, mediaType)
+	return r.Body, true
+}

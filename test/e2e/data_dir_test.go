@@ -76,26 +76,22 @@ func TestDirectoryData(t *testing.T) {
 	t.Run("csv table", func(t *testing.T) {
 		t.Parallel()
 		c := s.client(t)
-		r := c.get("/api/v1/metadata/"+a, auth)
-		if expectStatus(t, r, http.StatusOK) {
-			st, _ := at(object(t, r), "data", "attributes", "structure")
+		if md, ok := c.getObject("/api/v1/metadata/"+a, auth); ok {
+			st, _ := at(md, "data", "attributes", "structure")
 			expectAt(t, st, []string{"id", "value", "flag", "name"}, "columns")
 			expectAt(t, st, 1, "npartitions")
 		}
-		r = c.get("/api/v1/table/full/"+a, with(auth, "Accept", "application/json"))
-		if expectStatus(t, r, http.StatusOK) {
-			expectAt(t, decode(t, r), map[string]any{
+		if v, ok := c.getJSON("/api/v1/table/full/"+a, with(auth, "Accept", "application/json")); ok {
+			expectAt(t, v, map[string]any{
 				"id":    []int{1, 2, 3},
 				"value": []float64{1.5, -2.25, 1024},
 				"flag":  []bool{true, false, true},
 				"name":  []string{"alpha", "beta", "gamma"},
 			})
 		}
-		r = c.get("/api/v1/table/full/"+a, with(auth, "Accept", "text/csv"))
-		if expectStatus(t, r, http.StatusOK) {
-			lines := nonEmptyLines(string(r.Body))
-			if len(lines) != 4 || lines[0] != "id,value,flag,name" {
-				t.Errorf("CSV %q, want the header and 3 rows", r.Body)
+		if b, ok := c.getBytes("/api/v1/table/full/"+a, auth, "text/csv"); ok {
+			if lines := nonEmptyLines(string(b)); len(lines) != 4 || lines[0] != "id,value,flag,name" {
+				t.Errorf("CSV %q, want the header and 3 rows", b)
 			}
 		}
 	})
@@ -103,48 +99,31 @@ func TestDirectoryData(t *testing.T) {
 	t.Run("float64 npy", func(t *testing.T) {
 		t.Parallel()
 		c := s.client(t)
-		r := c.get("/api/v1/metadata/"+m, auth)
-		if expectStatus(t, r, http.StatusOK) {
-			st, _ := at(object(t, r), "data", "attributes", "structure")
+		if md, ok := c.getObject("/api/v1/metadata/"+m, auth); ok {
+			st, _ := at(md, "data", "attributes", "structure")
 			expectDataType(t, st, "f", 8)
 			expectAt(t, st, []int{2, 3}, "shape")
 		}
-		octet := with(auth, "Accept", "application/octet-stream")
-		r = c.get("/api/v1/array/full/"+m, octet)
-		if expectStatus(t, r, http.StatusOK) && !bytes.Equal(r.Body, mData) {
-			t.Errorf("bytes of m %x, want the file's data %x", r.Body, mData)
-		}
-		r = c.get("/api/v1/array/full/"+m, with(auth, "Accept", "application/json"))
-		if expectStatus(t, r, http.StatusOK) {
-			expectAt(t, decode(t, r), [][]float64{{0.5, 1.5, -2.25}, {3, 4.75, 1024}})
-		}
+		expectArray(t, c, "/api/v1/array/full/"+m, auth, mData, [][]float64{{0.5, 1.5, -2.25}, {3, 4.75, 1024}})
 		// Slices follow numpy: a range keeps the dimension, an index drops it.
 		for _, tc := range []struct {
 			slice string
-			want  any
+			bytes []byte
+			json  any
 		}{
-			{"1:2,0:2", [][]float64{{3, 4.75}}},
-			{":,2", []float64{-2.25, 1024}},
-			{"1", []float64{3, 4.75, 1024}},
-			{"0,::2", []float64{0.5, -2.25}},
+			{"1:2,0:2", float64LE(3, 4.75), [][]float64{{3, 4.75}}},
+			{":,2", float64LE(-2.25, 1024), []float64{-2.25, 1024}},
+			{"1", float64LE(3, 4.75, 1024), []float64{3, 4.75, 1024}},
+			{"0,::2", float64LE(0.5, -2.25), []float64{0.5, -2.25}},
 		} {
-			r = c.get("/api/v1/array/full/"+m+"?slice="+tc.slice, with(auth, "Accept", "application/json"))
-			if expectStatus(t, r, http.StatusOK) {
-				expectAt(t, decode(t, r), tc.want)
-			}
-		}
-		r = c.get("/api/v1/array/full/"+m+"?slice=1:2,0:2", octet)
-		if expectStatus(t, r, http.StatusOK) && !bytes.Equal(r.Body, float64LE(3, 4.75)) {
-			t.Errorf("bytes of m[1:2,0:2] %x, want %x", r.Body, float64LE(3, 4.75))
+			expectArray(t, c, "/api/v1/array/full/"+m+"?slice="+tc.slice, auth, tc.bytes, tc.json)
 		}
 	})
 
 	t.Run("int32 npy in a sub-folder", func(t *testing.T) {
 		t.Parallel()
 		c := s.client(t)
-		r := c.get("/api/v1/search/"+sub, auth)
-		if expectStatus(t, r, http.StatusOK) {
-			page := object(t, r)
+		if page, ok := c.getObject("/api/v1/search/"+sub, auth); ok {
 			if got := ids(page); len(got) != 1 || strings.TrimSuffix(got[0], ".npy") != "v" {
 				t.Errorf("entries of sub %v, want [v]", got)
 			}
@@ -153,22 +132,25 @@ func TestDirectoryData(t *testing.T) {
 		if r := c.get("/api/v1/metadata/"+v, auth); r.Status == http.StatusNotFound {
 			v = sub + "/v.npy"
 		}
-		r = c.get("/api/v1/metadata/"+v, auth)
-		if expectStatus(t, r, http.StatusOK) {
-			attrs, _ := at(object(t, r), "data", "attributes")
+		if md, ok := c.getObject("/api/v1/metadata/"+v, auth); ok {
+			attrs, _ := at(md, "data", "attributes")
 			expectAt(t, attrs, "array", "structure_family")
 			expectAt(t, attrs, []string{sub}, "ancestors")
 			st, _ := at(attrs, "structure")
 			expectDataType(t, st, "i", 4)
-			expectAt(t, attrs, []int{4}, "structure", "shape")
+			expectAt(t, st, []int{4}, "shape")
 		}
-		r = c.get("/api/v1/array/full/"+v, with(auth, "Accept", "application/octet-stream"))
-		if expectStatus(t, r, http.StatusOK) && !bytes.Equal(r.Body, vData) {
-			t.Errorf("bytes of v %x, want the file's data %x", r.Body, vData)
-		}
-		r = c.get("/api/v1/array/full/"+v, with(auth, "Accept", "application/json"))
-		if expectStatus(t, r, http.StatusOK) {
-			expectAt(t, decode(t, r), []int{1, -2, 3, 2147483647})
-		}
+		expectArray(t, c, "/api/v1/array/full/"+v, auth, vData, []int{1, -2, 3, 2147483647})
 	})
+}
+
+// expectArray reads an array as raw bytes and as JSON.
+func expectArray(t *testing.T, c *client, path string, auth http.Header, raw []byte, asJSON any) {
+	t.Helper()
+	if b, ok := c.getBytes(path, auth, "application/octet-stream"); ok && !bytes.Equal(b, raw) {
+		t.Errorf("%s: bytes %x, want %x", path, b, raw)
+	}
+	if v, ok := c.getJSON(path, with(auth, "Accept", "application/json")); ok {
+		expectAt(t, v, asJSON)
+	}
 }
