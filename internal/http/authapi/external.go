@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -47,6 +48,15 @@ import (
 // optional ?state= to the provider and back; here the client's state is kept
 // in the AuthState and handed back to redirect_on_success as Tiled does, so
 // the client sees the same thing while the provider sees only ours.
+//
+// The browser flow's state is also bound to the browser that began the
+// login, by a short-lived HttpOnly cookie named after the state (RFC 6749
+// 10.12, OAuth 2.0 Security BCP 4.7): without it, an attacker could send a
+// victim the provider's answer to the attacker's own login and have the
+// victim's browser (or web app) logged in as the attacker. Tiled does not
+// do this; a client that opens /authorize in the same browser that lands on
+// /code, as every browser client does, does not notice. The device flow
+// needs no cookie: the user code is what binds the login to the device.
 
 const (
 	// authStateTTL bounds the browser leg at the identity provider.
@@ -132,21 +142,46 @@ func (h *Handlers) authorizeRedirect(c echo.Context) error {
 	if clientState != "" {
 		extra[extraClientState] = clientState
 	}
-	u, err := h.beginLogin(c.Request().Context(), p, flowBrowser, providerURL(c, p, "code"), extra, authStateTTL)
+	u, state, err := h.beginLogin(c.Request().Context(), p, flowBrowser, providerURL(c, p, "code"), extra, authStateTTL)
 	if err != nil {
 		return h.oidcError(c, p, err)
 	}
+	setBinding(c, state, int(authStateTTL/time.Second))
 	return c.Redirect(http.StatusTemporaryRedirect, u)
 }
 
+// bindingCookie is the name of the cookie that binds a browser login's state
+// to the browser; one per login, so logins in two tabs do not collide.
+func bindingCookie(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return "tiled_oidc_" + hex.EncodeToString(h[:8])
+}
+
+// setBinding sets (maxAge > 0) or clears (maxAge < 0) the binding cookie.
+func setBinding(c echo.Context, state string, maxAge int) {
+	r := c.Request()
+	c.SetCookie(&http.Cookie{
+		Name: bindingCookie(state), Value: state, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+	})
+}
+
+// boundToBrowser reports whether the request carries the binding cookie of
+// state.
+func boundToBrowser(c echo.Context, state string) bool {
+	ck, err := c.Cookie(bindingCookie(state))
+	return err == nil && subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) == 1
+}
+
 // beginLogin stores a fresh state, nonce and PKCE verifier and returns the
-// identity provider's authorization URL. The URL is made first, so nothing
-// is stored when the provider is unreachable.
-func (h *Handlers) beginLogin(ctx context.Context, p *Provider, flow, redirectURI string, extra map[string]any, ttl time.Duration) (string, error) {
+// identity provider's authorization URL and the state. The URL is made
+// first, so nothing is stored when the provider is unreachable.
+func (h *Handlers) beginLogin(ctx context.Context, p *Provider, flow, redirectURI string, extra map[string]any, ttl time.Duration) (authURL, state string, err error) {
 	state, nonce, verifier := randomString(), randomString(), oauth2.GenerateVerifier()
 	u, err := p.OIDC.AuthCodeURL(ctx, redirectURI, state, nonce, verifier)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	extra[extraFlow], extra[extraRedirectURI] = flow, redirectURI
 	now := h.Now().UTC()
@@ -155,9 +190,9 @@ func (h *Handlers) beginLogin(ctx context.Context, p *Provider, flow, redirectUR
 		Extra: extra, CreatedAt: now, ExpiresAt: now.Add(ttl),
 	})
 	if err != nil {
-		return "", fmt.Errorf("store auth state: %w", err)
+		return "", "", fmt.Errorf("store auth state: %w", err)
 	}
-	return u, nil
+	return u, state, nil
 }
 
 // takeState consumes the AuthState of state if it belongs to this provider
@@ -184,7 +219,12 @@ func (h *Handlers) authCode(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	q := c.QueryParams()
-	st, ok, err := h.takeState(ctx, p, flowBrowser, q.Get("state"))
+	state := q.Get("state")
+	if state == "" || !boundToBrowser(c, state) {
+		return h.loginFailed(c, p, errors.New("state missing or not bound to this browser"))
+	}
+	setBinding(c, state, -1)
+	st, ok, err := h.takeState(ctx, p, flowBrowser, state)
 	switch {
 	case err != nil:
 		return err
@@ -249,9 +289,6 @@ func (h *Handlers) oidcError(c echo.Context, p *Provider, err error) error {
 		h.Logger.WarnContext(c.Request().Context(), "identity provider unavailable", "provider", p.Name, "error", err)
 		return httperr.Unavailable(msgUnavailable, retrySeconds(p)).Wrap(err)
 	}
-	if errors.Is(err, oidc.ErrRejected) {
-		return httperr.New(http.StatusUnauthorized, "Authentication failure").Wrap(err)
-	}
 	return err
 }
 
@@ -267,7 +304,7 @@ func (h *Handlers) deviceAuthorize(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	authURI, err := h.beginLogin(ctx, p, flowDevice, providerURL(c, p, "device_code"), map[string]any{}, deviceCodeTTL)
+	authURI, _, err := h.beginLogin(ctx, p, flowDevice, providerURL(c, p, "device_code"), map[string]any{}, deviceCodeTTL)
 	if err != nil {
 		return h.oidcError(c, p, err)
 	}

@@ -14,70 +14,112 @@ import (
 // The browser (authorization code) flow.
 
 func TestCodeFlowEndToEnd(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		for _, prov := range []string{provJSON, provExplicit} {
+			t.Run(prov, func(t *testing.T) { codeFlow(t, e, prov) })
+		}
+	})
+}
+
+// codeFlow logs alice in through prov, leg one on one replica and leg two
+// on the other, and uses the tokens.
+func codeFlow(t *testing.T, e *env, prov string) {
+	r := e.get(e.api(0, "provider/"+prov+"/authorize"))
+	if r.status != http.StatusTemporaryRedirect {
+		t.Fatalf("authorize: %d %s", r.status, r.body)
+	}
+	q := r.location(t).Query()
+	for k, want := range map[string]string{
+		"client_id": opClientID, "response_type": "code", "prompt": "login",
+		"scope":                 "openid offline_access",
+		"redirect_uri":          e.replicas[0].base + "/api/v1/auth/provider/" + prov + "/code",
+		"code_challenge_method": "S256",
+	} {
+		if q.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, q.Get(k), want)
+		}
+	}
+	for _, k := range []string{"state", "nonce", "code_challenge"} {
+		if len(q.Get(k)) < 43 {
+			t.Errorf("%s %q is too short to be random", k, q.Get(k))
+		}
+	}
+	binding := ""
+	for _, c := range r.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "tiled_oidc_") {
+			binding = c
+		}
+	}
+	for _, attr := range []string{"Path=/", "Max-Age=600", "HttpOnly", "SameSite=Lax"} {
+		if !strings.Contains(binding, attr) {
+			t.Errorf("binding cookie %q lacks %s", binding, attr)
+		}
+	}
+	back, err := e.op.Login(context.Background(), r.location(t).String(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second leg lands on the other replica.
+	r = e.get(e.on(1, back.String()))
+	if r.status != http.StatusOK {
+		t.Fatalf("code: %d %s", r.status, r.body)
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	tok := r.json(t)
+	ident, _ := tok["identity"].(map[string]any)
+	if ident["id"] != "alice" || ident["provider"] != prov || tok["token_type"] != "bearer" {
+		t.Fatalf("token response %v", tok)
+	}
+	principal, _ := tok["principal"].(string)
+	if len(principal) != 32 {
+		t.Errorf("principal %q is not uuid hex", principal)
+	}
+	access, _ := tok["access_token"].(string)
+	caller, err := e.replicas[0].mgr.VerifyAccessToken(context.Background(), access)
+	if err != nil || strings.ReplaceAll(caller.PrincipalID.String(), "-", "") != principal {
+		t.Fatalf("access token: %v, %v", caller, err)
+	}
+	who := e.get(e.api(1, "whoami"), "Authorization", "Bearer "+access)
+	if who.status != http.StatusOK || !strings.Contains(who.body, `"id":"alice","latest_login"`) {
+		t.Fatalf("whoami: %d %s", who.status, who.body)
+	}
+	ref := e.postJSON(e.api(0, "session/refresh"), map[string]any{"refresh_token": tok["refresh_token"]})
+	if ref.status != http.StatusOK || ref.json(t)["access_token"] == "" {
+		t.Fatalf("refresh: %d %s", ref.status, ref.body)
+	}
+	// The state is single-use: the same answer from the provider a
+	// second time (a replayed or leaked URL) is refused.
+	again := e.get(e.on(0, back.String()))
+	if again.status != http.StatusUnauthorized || again.detail(t) != "Authentication failure" {
+		t.Fatalf("replayed state: %d %s", again.status, again.body)
+	}
+}
+
+// TestCodeFlowBoundToBrowser: the provider's answer to a login works only in
+// the browser that began it. An attacker who began a login and sends the
+// URL to a victim does not get the victim logged in as the attacker.
+func TestCodeFlowBoundToBrowser(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	for _, prov := range []string{provJSON, provExplicit} {
-		t.Run(prov, func(t *testing.T) {
-			r := e.get(e.api(0, "provider/"+prov+"/authorize"))
-			if r.status != http.StatusTemporaryRedirect {
-				t.Fatalf("authorize: %d %s", r.status, r.body)
-			}
-			q := r.location(t).Query()
-			for k, want := range map[string]string{
-				"client_id": opClientID, "response_type": "code", "prompt": "login",
-				"scope":                 "openid offline_access",
-				"redirect_uri":          e.replicas[0].base + "/api/v1/auth/provider/" + prov + "/code",
-				"code_challenge_method": "S256",
-			} {
-				if q.Get(k) != want {
-					t.Errorf("%s = %q, want %q", k, q.Get(k), want)
-				}
-			}
-			for _, k := range []string{"state", "nonce", "code_challenge"} {
-				if len(q.Get(k)) < 43 {
-					t.Errorf("%s %q is too short to be random", k, q.Get(k))
-				}
-			}
-			back, err := e.op.Login(context.Background(), r.location(t).String(), "alice")
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The second leg lands on the other replica.
-			r = e.get(e.on(1, back.String()))
-			if r.status != http.StatusOK {
-				t.Fatalf("code: %d %s", r.status, r.body)
-			}
-			if cc := r.header.Get("Cache-Control"); cc != "no-store" {
-				t.Errorf("Cache-Control %q", cc)
-			}
-			tok := r.json(t)
-			ident, _ := tok["identity"].(map[string]any)
-			if ident["id"] != "alice" || ident["provider"] != prov || tok["token_type"] != "bearer" {
-				t.Fatalf("token response %v", tok)
-			}
-			principal, _ := tok["principal"].(string)
-			if len(principal) != 32 {
-				t.Errorf("principal %q is not uuid hex", principal)
-			}
-			access, _ := tok["access_token"].(string)
-			caller, err := e.replicas[0].mgr.VerifyAccessToken(context.Background(), access)
-			if err != nil || strings.ReplaceAll(caller.PrincipalID.String(), "-", "") != principal {
-				t.Fatalf("access token: %v, %v", caller, err)
-			}
-			who := e.get(e.api(1, "whoami"), "Authorization", "Bearer "+access)
-			if who.status != http.StatusOK || !strings.Contains(who.body, `"id":"alice","latest_login"`) {
-				t.Fatalf("whoami: %d %s", who.status, who.body)
-			}
-			ref := e.postJSON(e.api(0, "session/refresh"), map[string]any{"refresh_token": tok["refresh_token"]})
-			if ref.status != http.StatusOK || ref.json(t)["access_token"] == "" {
-				t.Fatalf("refresh: %d %s", ref.status, ref.body)
-			}
-			// The state is single-use: the same answer from the provider a
-			// second time (a replayed or leaked URL) is refused.
-			again := e.get(e.on(0, back.String()))
-			if again.status != http.StatusUnauthorized || again.detail(t) != "Authentication failure" {
-				t.Fatalf("replayed state: %d %s", again.status, again.body)
-			}
-		})
+	back := e.browserLogin(0, provJSON, "", "alice")
+	req, err := http.NewRequest(http.MethodGet, back.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := e.doWith(newBrowser(), req)
+	if victim.status != http.StatusUnauthorized || victim.detail(t) != "Authentication failure" {
+		t.Fatalf("another browser: %d %s", victim.status, victim.body)
+	}
+	// The attempt used nothing up: the browser that began the login ends it.
+	r := e.get(e.on(1, back.String()))
+	if r.status != http.StatusOK {
+		t.Fatalf("the browser that began it: %d %s", r.status, r.body)
+	}
+	for _, c := range e.client.Jar.Cookies(back) {
+		if strings.HasPrefix(c.Name, "tiled_oidc_") {
+			t.Errorf("binding cookie %s left behind", c.Name)
+		}
 	}
 }
 

@@ -61,7 +61,12 @@ func (e *env) submitUserCode(i int, fields map[string]string, userCode string) r
 }
 
 func TestDeviceFlowEndToEnd(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	forEachStore(t, deviceFlow)
+}
+
+// deviceFlow runs a device login from start to tokens, each step on the
+// other replica than the step before.
+func deviceFlow(t *testing.T, e *env) {
 	start := e.deviceStart(0)
 	dc, _ := start["device_code"].(string)
 	uc, _ := start["user_code"].(string)

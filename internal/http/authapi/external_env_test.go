@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 	"github.com/tiledgo/server/internal/http/api"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store"
+	"github.com/tiledgo/server/internal/store/pgtest"
 	"github.com/tiledgo/server/internal/testing/oidcprovider"
 	"github.com/tiledgo/server/internal/tokens"
 )
@@ -72,19 +74,35 @@ type envOptions struct {
 	// opAddr, when set, is where the test provider will listen; the
 	// provider is not started, so it is unreachable until startOP.
 	opAddr string
+	// databaseURI is the session database; in memory when empty.
+	databaseURI string
+}
+
+// forEachStore runs test on the embedded store and on PostgreSQL (what
+// replicas share in production; see pgtest for how it is found).
+func forEachStore(t *testing.T, test func(t *testing.T, e *env)) {
+	for _, backend := range []string{"memory", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			o := envOptions{}
+			if backend == "postgres" {
+				o.databaseURI = pgtest.NewDatabase(t)
+			}
+			test(t, newEnv(t, o))
+		})
+	}
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.DefaultOptions())
+	opts := store.DefaultOptions()
+	opts.URI, opts.Migrate = o.databaseURI, true
+	st, err := store.Open(ctx, opts)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, store: st, clock: &clock{}, client: &http.Client{
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	e := &env{t: t, store: st, clock: &clock{}, client: newBrowser()}
 
 	// Listeners first: the provider must know our redirect URIs.
 	var servers [2]*httptest.Server
@@ -163,6 +181,17 @@ func newEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
+// newBrowser is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see each step. Cookies do not depend on the port, so
+// both replicas (and the provider) share the jar, as behind one host name.
+func newBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
 // freeAddr reserves a loopback port and frees it, for a provider that is to
 // start there later.
 func freeAddr(t *testing.T) string {
@@ -215,7 +244,12 @@ func (r response) hidden() map[string]string {
 
 func (e *env) do(req *http.Request) response {
 	e.t.Helper()
-	resp, err := e.client.Do(req)
+	return e.doWith(e.client, req)
+}
+
+func (e *env) doWith(c *http.Client, req *http.Request) response {
+	e.t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
