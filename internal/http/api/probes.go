@@ -8,9 +8,9 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// readinessTimeout bounds a readiness check, so a hung database makes the
-// probe fail fast instead of piling up probe requests.
-const readinessTimeout = 2 * time.Second
+// defaultReadinessTimeout bounds a readiness check, so a hung database
+// makes the probe fail fast instead of piling up probe requests.
+const defaultReadinessTimeout = 2 * time.Second
 
 // healthz says the process is alive and serving HTTP. It checks nothing
 // else, so a database outage never gets a replica restarted.
@@ -26,7 +26,11 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 	}
 	if s.deps.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), readinessTimeout)
+		timeout := s.deps.ReadinessTimeout
+		if timeout <= 0 {
+			timeout = defaultReadinessTimeout
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
 		defer cancel()
 		if err := s.deps.Ready(ctx); err != nil {
 			s.deps.Logger.WarnContext(ctx, "not ready", "error", err)

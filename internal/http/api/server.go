@@ -48,6 +48,8 @@ type Deps struct {
 	// Ready reports whether this replica should receive traffic; nil means
 	// always ready. Its error is logged, never sent.
 	Ready func(ctx context.Context) error
+	// ReadinessTimeout bounds Ready (default 2s).
+	ReadinessTimeout time.Duration
 	// Tracing adds an OpenTelemetry span to every request.
 	Tracing bool
 }
