@@ -1,7 +1,9 @@
 package oidc
 
 import (
+	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -52,5 +54,14 @@ func TestAsymmetric(t *testing.T) {
 				t.Fatalf("asymmetric(%v) = %v, want %v", tc.in, got, tc.want)
 			}
 		}
+	}
+}
+
+func TestLogValueRedactsSecret(t *testing.T) {
+	var b strings.Builder
+	cfg := Config{ClientID: "id", ClientSecret: "do-not-log-me", TokenURI: "https://idp.example/token"}
+	slog.New(slog.NewTextHandler(&b, nil)).Info("provider", "config", cfg, "provider", &Provider{cfg: cfg})
+	if strings.Contains(b.String(), "do-not-log-me") || !strings.Contains(b.String(), "id") {
+		t.Fatalf("logged %s", b.String())
 	}
 }

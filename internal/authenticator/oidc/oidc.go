@@ -88,6 +88,17 @@ type Config struct {
 	Now func() time.Time
 }
 
+// LogValue keeps the client secret out of logs.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("client_id", c.ClientID), slog.String("client_secret", "[redacted]"),
+		slog.String("well_known_uri", c.WellKnownURI), slog.String("token_uri", c.TokenURI),
+		slog.String("authorization_endpoint", c.AuthorizationEndpoint))
+}
+
+// LogValue keeps the client secret out of logs.
+func (p *Provider) LogValue() slog.Value { return p.cfg.LogValue() }
+
 // Provider is one configured OIDC provider. It is safe for concurrent use.
 type Provider struct {
 	cfg    Config
