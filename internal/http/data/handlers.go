@@ -1,0 +1,242 @@
+// Package data serves Tiled's read API for the node tree: metadata and
+// search (the JSON:API-style envelopes the Python client browses with) and
+// the array, table and container data routes. Every route checks the
+// caller's scopes first, then walks the path with the access policy, so
+// that a node the caller may not see answers exactly like a missing one.
+package data
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/access"
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/serialize"
+	"github.com/tiledgo/server/internal/tree"
+)
+
+// DefaultMaxResponseBytes is Tiled's response_bytesize_limit (300 MB).
+const DefaultMaxResponseBytes = 300_000_000
+
+// Handlers serve the data routes.
+type Handlers struct {
+	Root   tree.Node
+	Policy access.Policy
+	Logger *slog.Logger
+	// MaxResponseBytes caps the data a single response may carry; 0 means
+	// DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+}
+
+// Register adds the routes to the API group (/api/v1).
+func (h *Handlers) Register(g *echo.Group) {
+	g.GET("/metadata/*", h.metadata)
+	g.GET("/search/*", h.search)
+	g.GET("/array/full/*", h.arrayFull)
+	g.GET("/array/block/*", h.arrayBlock)
+	g.GET("/table/full/*", h.tableFull)
+	g.GET("/table/partition/*", h.tablePartition)
+	g.GET("/container/full/*", h.containerFull)
+}
+
+func (h *Handlers) limit() int64 {
+	if h.MaxResponseBytes > 0 {
+		return h.MaxResponseBytes
+	}
+	return DefaultMaxResponseBytes
+}
+
+func (h *Handlers) policy() access.Policy {
+	if h.Policy == nil {
+		return access.AllowAll{}
+	}
+	return h.Policy
+}
+
+// target is the request's path: the raw string as Tiled formats it into
+// messages, and its segments.
+type target struct {
+	raw   string
+	parts []string
+}
+
+// pathOf reads the wildcard path. Tiled splits the decoded path on "/" and
+// drops empty segments, so "/metadata//a/" is the node "a".
+func pathOf(c echo.Context) (target, error) {
+	raw := c.Param("*")
+	if c.Request().URL.RawPath != "" {
+		// Echo routes on the escaped path when there is one.
+		u, err := url.PathUnescape(raw)
+		if err != nil {
+			return target{}, httperr.BadRequest("Malformed path: " + err.Error())
+		}
+		raw = u
+	}
+	t := target{raw: raw}
+	for _, s := range strings.Split(raw, "/") {
+		if s != "" {
+			t.parts = append(t.parts, s)
+		}
+	}
+	return t, nil
+}
+
+// errHidden stops a walk at a node the caller may not see.
+var errHidden = errors.New("hidden by the access policy")
+
+func notFound(t target) error {
+	parts := t.parts
+	if parts == nil {
+		parts = []string{}
+	}
+	return httperr.NotFound("No such entry: " + authn.PyList(parts))
+}
+
+// families says which structure families a route serves, for Tiled's
+// wrong-family message.
+type families []tree.Family
+
+// pyRepr is how Python 3.11+ formats Tiled's set of StructureFamily
+// members in that message.
+func (fs families) pyRepr() string {
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = fmt.Sprintf("<StructureFamily.%s: '%s'>", f, f)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+var (
+	arrayFamilies     = families{tree.FamilyArray, "sparse"}
+	tableFamilies     = families{tree.FamilyTable}
+	containerFamilies = families{tree.FamilyContainer}
+)
+
+// resolved is the node a request addresses, found and allowed.
+type resolved struct {
+	node   tree.Node
+	target target
+	caller *authn.Caller
+}
+
+// resolve finds the node at the request's path for a caller that holds
+// scopes, as Tiled's get_entry does: every node on the way must be visible
+// (else 404 "No such entry"), the access policy must grant the scopes on
+// the node itself (403 when it may be seen but not used so), and the node
+// must be of one of the route's families (404 otherwise).
+func (h *Handlers) resolve(c echo.Context, fams families, scopes ...identity.Scope) (*resolved, error) {
+	t, err := pathOf(c)
+	if err != nil {
+		return nil, err
+	}
+	caller := authn.FromContext(c.Request().Context())
+	p := h.policy()
+	var blob map[string]any // the nearest access blob on the path
+	n, err := tree.Walk(h.Root, t.parts, func(path []string, n tree.Node) error {
+		if b := n.AccessBlob(); b != nil {
+			blob = b
+		}
+		if !p.Visible(caller, access.Node{Path: path, AccessBlob: n.AccessBlob()}) {
+			return errHidden
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, tree.ErrNotFound) || errors.Is(err, errHidden) {
+			return nil, notFound(t)
+		}
+		return nil, err
+	}
+	allowed := p.AllowedScopes(caller, access.Node{Path: t.parts, AccessBlob: blob})
+	if !allowed.Has(identity.ScopeReadMetadata) {
+		return nil, notFound(t)
+	}
+	if !allowed.Has(scopes...) {
+		return nil, httperr.Forbidden(fmt.Sprintf(
+			"Not enough permissions to perform this action on this node. Requires scopes %s. Principal had scopes %s on this node.",
+			authn.PyList(scopes), authn.PyList(allowed.Sorted())))
+	}
+	if fams != nil && !containsFamily(fams, n.Family()) {
+		return nil, httperr.NotFound(fmt.Sprintf(
+			"The node at %s has structure family StructureFamily.%s and this endpoint is compatible with structure families %s",
+			t.raw, n.Family(), fams.pyRepr()))
+	}
+	return &resolved{node: n, target: t, caller: caller}, nil
+}
+
+func containsFamily(fs families, f tree.Family) bool {
+	for _, x := range fs {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleChildren lists the children of c that the caller may see, in
+// order.
+func (h *Handlers) visibleChildren(caller *authn.Caller, c tree.Container, path []string) []child {
+	var out []child
+	for _, k := range c.Keys() {
+		n, ok := c.Child(k)
+		if !ok {
+			continue
+		}
+		p := append(append([]string{}, path...), k)
+		if h.policy().Visible(caller, access.Node{Path: p, AccessBlob: n.AccessBlob()}) {
+			out = append(out, child{key: k, node: n})
+		}
+	}
+	return out
+}
+
+type child struct {
+	key  string
+	node tree.Node
+}
+
+// writeJSON sends a JSON document with an ETag (an MD5 of the body, as
+// Tiled's json_or_msgpack makes one) and answers 304 when the client
+// already has it. Tiled sends msgpack to clients that ask for it; this
+// server always sends JSON, which the Python client reads as well (it
+// decodes by the response's Content-Type).
+func writeJSON(c echo.Context, v any) error {
+	body, err := serialize.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	sum := md5.Sum(body)
+	return writeTagged(c, hex.EncodeToString(sum[:]), serialize.JSON, body, "")
+}
+
+// writeData sends an encoded payload with an ETag over the bytes and the
+// media type (Tiled tokenizes the payload with its media type).
+func writeData(c echo.Context, ch serialize.Choice, body []byte) error {
+	sum := md5.New()
+	sum.Write([]byte(ch.MediaType))
+	sum.Write([]byte{0})
+	sum.Write(body)
+	return writeTagged(c, hex.EncodeToString(sum.Sum(nil)), ch.ContentType, body, c.QueryParam("filename"))
+}
+
+func writeTagged(c echo.Context, etag, contentType string, body []byte, filename string) error {
+	hdr := c.Response().Header()
+	hdr.Set("ETag", etag)
+	if c.Request().Header.Get("If-None-Match") == etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	if filename != "" {
+		hdr.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filename))
+	}
+	return c.Blob(http.StatusOK, contentType, body)
+}
