@@ -65,6 +65,24 @@ func csvHeader(cr *csv.Reader) ([]string, error) {
 	return names, nil
 }
 
+// readRow reads the next row and its line number. A row longer than the
+// header is an error, as in pandas' C parser ("Expected N fields in line L,
+// saw M"); a shorter one is padded with missing values by the caller.
+func readRow(cr *csv.Reader, width int) ([]string, int, error) {
+	rec, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, 0, err
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("csv: %w", err)
+	}
+	line, _ := cr.FieldPos(0)
+	if len(rec) > width {
+		return nil, 0, fmt.Errorf("csv: expected %d fields in line %d, saw %d", width, line, len(rec))
+	}
+	return rec, line, nil
+}
+
 // csvColumnGuess collects what the sampled cells of one column could be.
 type csvColumnGuess struct {
 	values, na                  int
@@ -87,16 +105,12 @@ func InferCSV(r io.Reader) ([]Column, error) {
 		guesses[i] = csvColumnGuess{allBool: true, allInt: true, allNumeric: true}
 	}
 	for cr.InputOffset() < csvSampleBytes {
-		rec, err := cr.Read()
+		rec, _, err := readRow(cr, len(names))
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("csv: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		if len(rec) > len(names) {
-			return nil, fmt.Errorf("csv: expected %d fields in line %d, saw %d", len(names), line, len(rec))
+			return nil, err
 		}
 		for i := range names {
 			g := &guesses[i]
@@ -178,16 +192,12 @@ func ReadCSV(r io.Reader, cols []Column) (*Frame, error) {
 		f.Columns = append(f.Columns, &Series{Column: c})
 	}
 	for {
-		rec, err := cr.Read()
+		rec, line, err := readRow(cr, len(cols))
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("csv: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		if len(rec) > len(cols) {
-			return nil, fmt.Errorf("csv: expected %d fields in line %d, saw %d", len(cols), line, len(rec))
+			return nil, err
 		}
 		for i, s := range f.Columns {
 			cell := ""

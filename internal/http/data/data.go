@@ -1,14 +1,15 @@
 package data
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tiledgo/server/internal/access"
-	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/serialize"
@@ -49,53 +50,54 @@ func (h *Handlers) tooLarge(advice string) error {
 	return httperr.BadRequest(fmt.Sprintf("Response would exceed %d. %s", h.limit(), advice))
 }
 
-const sliceAdvice = "Use slicing ('?slice=...') to request smaller chunks."
+// arrayRequest is what both array routes read: the query, the slice, the
+// shape the client expects, and the array itself.
+type arrayRequest struct {
+	q        query
+	slice    tree.Slice
+	expected []int // nil when not given
+	array    tree.Array
+}
 
-// arrayFull is GET /array/full/{path}[?slice=]: the array, or a slice.
-func (h *Handlers) arrayFull(c echo.Context) error {
-	if err := authn.RequireScopes(c.Request(), identity.ScopeReadData); err != nil {
-		return err
-	}
-	q := query{c.QueryParams()}
-	s, err := sliceParam(q)
+// arrayRoute reads an array request and serves what read returns. block
+// runs first, for the route's own parameters; plan checks the request
+// against the array's structure and returns the read to do.
+func (h *Handlers) arrayRoute(c echo.Context, block func(query) error,
+	plan func(*arrayRequest) (func(context.Context, int64) (*tree.NDArray, error), error)) error {
+	q, err := begin(c, identity.ScopeReadData)
 	if err != nil {
 		return err
 	}
-	expected, err := q.expectedShape()
-	if err != nil {
+	req := &arrayRequest{q: q}
+	if err := block(q); err != nil {
+		return err
+	}
+	if req.slice, err = sliceParam(req.q); err != nil {
+		return err
+	}
+	if req.expected, err = req.q.expectedShape(); err != nil {
 		return err
 	}
 	r, err := h.resolve(c, arrayFamilies, identity.ScopeReadData)
 	if err != nil {
 		return err
 	}
-	a := r.node.(tree.Array)
-	shape, err := s.ShapeAfter(a.Structure().Shape)
-	if err != nil {
-		return h.readError(err)
-	}
-	if expected != nil && !reflect.DeepEqual(expected, shape) {
-		// Tiled finds this after reading and answers 500; the client sent a
-		// shape that does not fit, so it is reported as its error.
-		return httperr.Unprocessable(fmt.Sprintf(
-			"The shape expected from the structure %s does not match the actual data shape %s",
-			tree.PyTuple(expected), tree.PyTuple(shape)))
-	}
-	ch, err := serialize.Negotiate(tree.FamilyArray, c.Request().Header.Values("Accept"), q.last("format"))
+	req.array = r.node.(tree.Array)
+	read, err := plan(req)
 	if err != nil {
 		return err
 	}
-	nd, err := tree.ReadSlice(c.Request().Context(), a, s, h.limit())
+	ch, err := serialize.Negotiate(tree.FamilyArray, c.Request().Header.Values("Accept"), req.q.last("format"))
+	if err != nil {
+		return err
+	}
+	nd, err := read(c.Request().Context(), h.limit())
 	if errors.Is(err, tree.ErrTooLarge) {
-		return h.tooLarge(sliceAdvice)
+		return h.tooLarge("Use slicing ('?slice=...') to request smaller chunks.")
 	}
 	if err != nil {
 		return h.readError(err)
 	}
-	return h.encodeArray(c, ch, nd)
-}
-
-func (h *Handlers) encodeArray(c echo.Context, ch serialize.Choice, nd *tree.NDArray) error {
 	body, err := serialize.Array(ch, nd)
 	if err != nil {
 		return err
@@ -103,76 +105,77 @@ func (h *Handlers) encodeArray(c echo.Context, ch serialize.Choice, nd *tree.NDA
 	return writeData(c, ch, body)
 }
 
+func noBlock(query) error { return nil }
+
+// arrayFull is GET /array/full/{path}[?slice=]: the array, or a slice.
+func (h *Handlers) arrayFull(c echo.Context) error {
+	return h.arrayRoute(c, noBlock, func(req *arrayRequest) (func(context.Context, int64) (*tree.NDArray, error), error) {
+		shape, err := req.slice.ShapeAfter(req.array.Structure().Shape)
+		if err != nil {
+			return nil, h.readError(err)
+		}
+		if req.expected != nil && !reflect.DeepEqual(req.expected, shape) {
+			// Tiled finds this after reading and answers 500; the client
+			// sent a shape that does not fit, so it is reported as its error.
+			return nil, httperr.Unprocessable(fmt.Sprintf(
+				"The shape expected from the structure %s does not match the actual data shape %s",
+				tree.PyTuple(req.expected), tree.PyTuple(shape)))
+		}
+		return func(ctx context.Context, limit int64) (*tree.NDArray, error) {
+			return tree.ReadSlice(ctx, req.array, req.slice, limit)
+		}, nil
+	})
+}
+
 // arrayBlock is GET /array/block/{path}?block=i,j[&slice=]: one chunk.
 func (h *Handlers) arrayBlock(c echo.Context) error {
-	if err := authn.RequireScopes(c.Request(), identity.ScopeReadData); err != nil {
-		return err
+	var block []int64
+	parseBlock := func(q query) error {
+		raw, ok, err := q.patternParam("block", tree.MatchesBlockPattern, tree.BlockPattern)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return missing("block")
+		}
+		if block, err = tree.ParseBlock(raw); err != nil {
+			return httperr.BadRequest(err.Error())
+		}
+		return nil
 	}
-	q := query{c.QueryParams()}
-	raw, ok, err := q.patternParam("block", tree.MatchesBlockPattern, tree.BlockPattern)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return missing("block")
-	}
-	block, err := tree.ParseBlock(raw)
-	if err != nil {
-		return httperr.BadRequest(err.Error())
-	}
-	s, err := sliceParam(q)
-	if err != nil {
-		return err
-	}
-	expected, err := q.expectedShape()
-	if err != nil {
-		return err
-	}
-	r, err := h.resolve(c, arrayFamilies, identity.ScopeReadData)
-	if err != nil {
-		return err
-	}
-	a := r.node.(tree.Array)
-	st := a.Structure()
-	ndim := len(st.Shape)
-	// The checks and messages of Tiled's array_block route, in its order.
-	switch {
-	case len(block) == 0 && ndim > 0:
-		return httperr.Unprocessable(fmt.Sprintf("Requested scalar but shape is %s", tree.PyTuple(st.Shape)))
-	case len(block) != ndim:
-		return httperr.Unprocessable(fmt.Sprintf(
-			"Block parameter must have %d comma-separated parameters, corresponding to the dimensions of this %d-dimensional array.",
-			ndim, ndim))
-	}
-	blockShape, err := tree.BlockShape(st, block)
-	if err != nil {
-		return httperr.Unprocessable(fmt.Sprintf(
-			"Block parameter does not match the chunks dimensionality. Expected %d comma-separated integers, that index %s, got %s.",
-			ndim, tree.PyChunks(st.Chunks), tree.PyTuple(block)))
-	}
-	shape, err := s.ShapeAfter(blockShape)
-	if err != nil {
-		return httperr.Unprocessable(fmt.Sprintf(
-			"Slice parameter %s is not valid for the shape %s that would result from the requested block.",
-			s.PyRepr(), tree.PyTuple(blockShape)))
-	}
-	if expected != nil && !reflect.DeepEqual(expected, shape) {
-		return httperr.Unprocessable(fmt.Sprintf(
-			"The expected shape %s does not match the actual shape %s that would result from the requested block and slice.",
-			tree.PyTuple(expected), tree.PyTuple(shape)))
-	}
-	ch, err := serialize.Negotiate(tree.FamilyArray, c.Request().Header.Values("Accept"), q.last("format"))
-	if err != nil {
-		return err
-	}
-	nd, err := tree.ReadBlock(c.Request().Context(), a, block, s, h.limit())
-	if errors.Is(err, tree.ErrTooLarge) {
-		return h.tooLarge(sliceAdvice)
-	}
-	if err != nil {
-		return h.readError(err)
-	}
-	return h.encodeArray(c, ch, nd)
+	return h.arrayRoute(c, parseBlock, func(req *arrayRequest) (func(context.Context, int64) (*tree.NDArray, error), error) {
+		st := req.array.Structure()
+		ndim := len(st.Shape)
+		// The checks and messages of Tiled's array_block route, in its order.
+		switch {
+		case len(block) == 0 && ndim > 0:
+			return nil, httperr.Unprocessable(fmt.Sprintf("Requested scalar but shape is %s", tree.PyTuple(st.Shape)))
+		case len(block) != ndim:
+			return nil, httperr.Unprocessable(fmt.Sprintf(
+				"Block parameter must have %d comma-separated parameters, corresponding to the dimensions of this %d-dimensional array.",
+				ndim, ndim))
+		}
+		blockShape, err := tree.BlockShape(st, block)
+		if err != nil {
+			return nil, httperr.Unprocessable(fmt.Sprintf(
+				"Block parameter does not match the chunks dimensionality. Expected %d comma-separated integers, that index %s, got %s.",
+				ndim, tree.PyChunks(st.Chunks), tree.PyTuple(block)))
+		}
+		shape, err := req.slice.ShapeAfter(blockShape)
+		if err != nil {
+			return nil, httperr.Unprocessable(fmt.Sprintf(
+				"Slice parameter %s is not valid for the shape %s that would result from the requested block.",
+				req.slice.PyRepr(), tree.PyTuple(blockShape)))
+		}
+		if req.expected != nil && !reflect.DeepEqual(req.expected, shape) {
+			return nil, httperr.Unprocessable(fmt.Sprintf(
+				"The expected shape %s does not match the actual shape %s that would result from the requested block and slice.",
+				tree.PyTuple(req.expected), tree.PyTuple(shape)))
+		}
+		return func(ctx context.Context, limit int64) (*tree.NDArray, error) {
+			return tree.ReadBlock(ctx, req.array, block, req.slice, limit)
+		}, nil
+	})
 }
 
 // tableFull is GET /table/full/{path}[?column=...]: the whole table.
@@ -186,17 +189,16 @@ func (h *Handlers) tablePartition(c echo.Context) error {
 }
 
 func (h *Handlers) table(c echo.Context, partitioned bool) error {
-	if err := authn.RequireScopes(c.Request(), identity.ScopeReadData); err != nil {
+	q, err := begin(c, identity.ScopeReadData)
+	if err != nil {
 		return err
 	}
-	q := query{c.QueryParams()}
 	partition := 0
 	if partitioned {
 		if !q.has("partition") {
 			return missing("partition")
 		}
-		var err error
-		if partition, err = parseInt("partition", q.last("partition"), minInt, -1); err != nil {
+		if partition, err = parseInt("partition", q.last("partition"), math.MinInt, -1); err != nil {
 			return err
 		}
 	}
@@ -234,15 +236,13 @@ func (h *Handlers) table(c echo.Context, partitioned bool) error {
 	return writeData(c, ch, body)
 }
 
-const minInt = -int(^uint(0)>>1) - 1
-
 // containerFull is GET /container/full/{path}[?field=...]: the container
 // exported as JSON (its tree of metadata; see serialize.Container).
 func (h *Handlers) containerFull(c echo.Context) error {
-	if err := authn.RequireScopes(c.Request(), identity.ScopeReadData); err != nil {
+	q, err := begin(c, identity.ScopeReadData)
+	if err != nil {
 		return err
 	}
-	q := query{c.QueryParams()}
 	fields := q.all("field")
 	r, err := h.resolve(c, containerFamilies, identity.ScopeReadData)
 	if err != nil {

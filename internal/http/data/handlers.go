@@ -91,6 +91,16 @@ func pathOf(c echo.Context) (target, error) {
 	return t, nil
 }
 
+// begin checks that the caller holds scope, before anything else as in
+// Tiled (its check_scopes runs ahead of parameter validation), and returns
+// the request's query parameters.
+func begin(c echo.Context, scope identity.Scope) (query, error) {
+	if err := authn.RequireScopes(c.Request(), scope); err != nil {
+		return query{}, err
+	}
+	return query{c.QueryParams()}, nil
+}
+
 // errHidden stops a walk at a node the caller may not see.
 var errHidden = errors.New("hidden by the access policy")
 

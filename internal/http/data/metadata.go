@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/identity"
@@ -29,8 +28,18 @@ const (
 	maxPageSize     = 300
 )
 
-// newView reads the parameters /metadata and /search share.
-func (h *Handlers) newView(c echo.Context, q query) (*view, error) {
+// newView checks the caller's read:metadata scope and reads the
+// parameters /metadata and /search share.
+func (h *Handlers) newView(c echo.Context) (*view, query, error) {
+	q, err := begin(c, identity.ScopeReadMetadata)
+	if err != nil {
+		return nil, q, err
+	}
+	v, err := h.parseView(c, q)
+	return v, q, err
+}
+
+func (h *Handlers) parseView(c echo.Context, q query) (*view, error) {
 	fields, err := q.fields()
 	if err != nil {
 		return nil, err
@@ -59,11 +68,7 @@ func (h *Handlers) newView(c echo.Context, q query) (*view, error) {
 
 // metadata is GET /metadata/{path}: the node's resource.
 func (h *Handlers) metadata(c echo.Context) error {
-	if err := authn.RequireScopes(c.Request(), identity.ScopeReadMetadata); err != nil {
-		return err
-	}
-	q := query{c.QueryParams()}
-	v, err := h.newView(c, q)
+	v, q, err := h.newView(c)
 	if err != nil {
 		return err
 	}
@@ -189,11 +194,7 @@ func kindRank(v any) int {
 
 // search is GET /search/{path}: a page of the container's children.
 func (h *Handlers) search(c echo.Context) error {
-	if err := authn.RequireScopes(c.Request(), identity.ScopeReadMetadata); err != nil {
-		return err
-	}
-	q := query{c.QueryParams()}
-	v, err := h.newView(c, q)
+	v, q, err := h.newView(c)
 	if err != nil {
 		return err
 	}
