@@ -284,3 +284,30 @@ func TestDemoStructures(t *testing.T) {
 		t.Errorf("B: %v", err)
 	}
 }
+
+func TestWithAccessBlob(t *testing.T) {
+	blob := map[string]any{"tags": []any{"public"}}
+	demo := Demo()
+	for _, key := range []string{"A", "C", "D"} {
+		n, _ := demo.Child(key)
+		w := WithAccessBlob(n, blob)
+		if w.Family() != n.Family() || !reflect.DeepEqual(w.AccessBlob(), blob) || n.AccessBlob() != nil {
+			t.Errorf("%s: family %s blob %v", key, w.Family(), w.AccessBlob())
+		}
+		switch n.(type) {
+		case Container:
+			_, ok := w.(Container)
+			if c, _ := w.(Container); !ok || len(c.Keys()) != 2 {
+				t.Errorf("%s is no longer a container", key)
+			}
+		case Array:
+			if _, ok := w.(Array); !ok {
+				t.Errorf("%s is no longer an array", key)
+			}
+		case Table:
+			if _, ok := w.(Table); !ok {
+				t.Errorf("%s is no longer a table", key)
+			}
+		}
+	}
+}
