@@ -147,7 +147,7 @@ func ndarray(t *testing.T, a tree.Array, slice string) *tree.NDArray {
 
 func lookup(t *testing.T, path ...string) tree.Node {
 	t.Helper()
-	n, err := tree.Lookup(tree.Demo(), path)
+	n, err := tree.Lookup(tree.ExtendedDemo(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestContainerJSON(t *testing.T) {
 		t.Errorf("D:\n got %s\nwant %s", got, want)
 	}
 	noNested := func(p []string, _ tree.Node) bool { return p[0] != "nested" && p[0] != "B" }
-	got, err = Container(Choice{MediaType: JSON}, tree.Demo(), noNested)
+	got, err = Container(Choice{MediaType: JSON}, tree.ExtendedDemo(), noNested)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,26 @@ package tree
 
 // Demo returns the counterpart of Tiled's example tree
 // tiled.examples.generated_minimal:tree, entry for entry, so that responses
-// can be compared with Tiled's:
+// match Tiled's byte for byte (the root's count included):
 //
 //	A  ones((100, 100)) float64
 //	B  ones((100, 100, 100)) float64, computed on read
 //	C  a table x=1.0, y=2.0, z=3.0, 100 rows in 3 partitions (spec dataframe)
 //	D  an xarray dataset: data variable "temperature" [100, 99, 98] and
 //	   coordinate "time" [1, 2, 3], both int64 (spec xarray_dataset)
-//
-// plus one entry of our own, "nested", so that nested containers with
-// metadata, bool and int32 data and 1-D and 2-D arrays are all covered.
 func Demo() Container {
+	return must(NewMap(Info{Metadata: map[string]any{"thing": "stuff"}}, generatedMinimal()...))
+}
+
+// ExtendedDemo is Demo plus one entry of our own, "nested": containers
+// inside containers, with metadata, and bool, int32 and float64 arrays of
+// one and two dimensions.
+func ExtendedDemo() Container {
+	return must(NewMap(Info{Metadata: map[string]any{"thing": "stuff"}},
+		append(generatedMinimal(), Entry{"nested", nested()})...))
+}
+
+func generatedMinimal() []Entry {
 	one := Float64Bytes(1)
 	a := must(NewFilledArray(Info{}, Float64, []int{100, 100}, one))
 	b := must(NewFilledArray(Info{}, Float64, []int{100, 100, 100}, one))
@@ -43,7 +52,10 @@ func Demo() Container {
 		Int64, []int{3}, []string{"time"}, Int64Bytes(1, 2, 3)))
 	d := must(NewMap(Info{Metadata: attrs(), Specs: []Spec{{Name: "xarray_dataset"}}},
 		Entry{"temperature", temperature}, Entry{"time", time})).WithInlineContents()
+	return []Entry{{"A", a}, {"B", b}, {"C", c}, {"D", d}}
+}
 
+func nested() Node {
 	flags := must(NewArray(Info{Metadata: map[string]any{"unit": "boolean"}},
 		Bool, []int{5}, nil, BoolBytes(true, false, true, true, false)))
 	counts := make([]int32, 12)
@@ -54,11 +66,8 @@ func Demo() Container {
 	values := must(NewArray(Info{}, Float64, []int{4}, nil, Float64Bytes(0.5, 1.25, -3, 1e-7)))
 	deeper := must(NewMap(Info{Metadata: map[string]any{"level": 2, "note": "a container inside a container"}},
 		Entry{"values", values}))
-	nested := must(NewMap(Info{Metadata: map[string]any{"level": 1, "description": "nested containers and other data types"}},
+	return must(NewMap(Info{Metadata: map[string]any{"level": 1, "description": "nested containers and other data types"}},
 		Entry{"flags", flags}, Entry{"grid", grid}, Entry{"deeper", deeper}))
-
-	return must(NewMap(Info{Metadata: map[string]any{"thing": "stuff"}},
-		Entry{"A", a}, Entry{"B", b}, Entry{"C", c}, Entry{"D", d}, Entry{"nested", nested}))
 }
 
 // must is for Demo only, whose fixed inputs cannot fail; a failure is a

@@ -144,8 +144,10 @@ func TestFromSpec(t *testing.T) {
 		keys    []string
 		wantErr string
 	}{
-		{"tiled.examples.generated_minimal:tree", nil, []string{"A", "B", "C", "D", "nested"}, ""},
-		{"demo", map[string]any{}, []string{"A", "B", "C", "D", "nested"}, ""},
+		{"tiled.examples.generated_minimal:tree", nil, []string{"A", "B", "C", "D"}, ""},
+		{"demo", map[string]any{}, []string{"A", "B", "C", "D"}, ""},
+		{"extended_demo", nil, []string{"A", "B", "C", "D", "nested"}, ""},
+		{"extended_demo", map[string]any{"x": 1}, nil, "takes no args"},
 		{"demo", map[string]any{"x": 1}, nil, "takes no args"},
 		{"directory", map[string]any{"directory": dir}, []string{"t"}, ""},
 		{"files", map[string]any{"path": dir, "keep_ext": true}, []string{"t.csv"}, ""},
@@ -153,7 +155,7 @@ func TestFromSpec(t *testing.T) {
 		{"directory", nil, nil, "needs args.directory"},
 		{"directory", map[string]any{"directory": 5}, nil, "non-empty string"},
 		{"directory", map[string]any{"directory": dir, "colour": "red"}, nil, `unknown arg "colour"`},
-		{"tiled.catalog:from_uri", map[string]any{"uri": "sqlite:///x"}, nil, "supported: tiled.examples.generated_minimal:tree, demo, directory"},
+		{"tiled.catalog:from_uri", map[string]any{"uri": "sqlite:///x"}, nil, "supported: tiled.examples.generated_minimal:tree, demo, extended_demo, directory"},
 	}
 	for _, tc := range cases {
 		n, err := FromSpec(tc.name, tc.args, nil)
@@ -174,7 +176,7 @@ func TestFromSpec(t *testing.T) {
 
 func TestMount(t *testing.T) {
 	leaf := func() Node { a, _ := NewArray(Info{}, Int8, []int{1}, nil, []byte{1}); return a }
-	demo := Demo()
+	demo := ExtendedDemo()
 	cases := []struct {
 		name    string
 		mounts  []Mounted
@@ -209,7 +211,7 @@ func TestMount(t *testing.T) {
 }
 
 func TestWalk(t *testing.T) {
-	root := Demo()
+	root := ExtendedDemo()
 	var visited []string
 	n, err := Walk(root, []string{"nested", "deeper", "values"}, func(path []string, n Node) error {
 		visited = append(visited, strings.Join(path, "/")+":"+string(n.Family()))
@@ -241,7 +243,10 @@ func TestWalk(t *testing.T) {
 // TestDemoStructures pins the structures that must match Tiled's
 // generated_minimal tree.
 func TestDemoStructures(t *testing.T) {
-	root := Demo()
+	if got := Demo().Keys(); !reflect.DeepEqual(got, []string{"A", "B", "C", "D"}) {
+		t.Errorf("Demo is Tiled's tree exactly: %v", got)
+	}
+	root := ExtendedDemo()
 	a, _ := Lookup(root, []string{"A"})
 	js, _ := json.Marshal(a.(Array).Structure())
 	want := `{"data_type":{"endianness":"little","kind":"f","itemsize":8,"dt_units":null},"chunks":[[100],[100]],"shape":[100,100],"dims":null,"resizable":false}`

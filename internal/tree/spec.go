@@ -3,6 +3,7 @@ package tree
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -11,6 +12,8 @@ import (
 // trees[].tree.
 var (
 	demoNames = []string{"tiled.examples.generated_minimal:tree", "demo"}
+	// Our own example: the demo plus nested containers and more data types.
+	extendedDemoNames = []string{"extended_demo"}
 	// Tiled 0.1 served a directory with tree: files (an alias of
 	// tiled.adapters.files:DirectoryAdapter.from_directory) and args
 	// {directory: ...}; current Tiled does it with `tiled serve directory`.
@@ -23,12 +26,15 @@ var (
 // --keep-ext`).
 func FromSpec(name string, args map[string]any, logger *slog.Logger) (Node, error) {
 	switch {
-	case contains(demoNames, name):
+	case slices.Contains(demoNames, name) || slices.Contains(extendedDemoNames, name):
 		if len(args) > 0 {
 			return nil, fmt.Errorf("tree %q takes no args, got %s", name, argNames(args))
 		}
-		return Demo(), nil
-	case contains(directoryNames, name):
+		if slices.Contains(demoNames, name) {
+			return Demo(), nil
+		}
+		return ExtendedDemo(), nil
+	case slices.Contains(directoryNames, name):
 		dir, keepExt, err := directoryArgs(name, args)
 		if err != nil {
 			return nil, err
@@ -36,7 +42,7 @@ func FromSpec(name string, args map[string]any, logger *slog.Logger) (Node, erro
 		return scanDirectory(dir, logger, keepExt)
 	}
 	return nil, fmt.Errorf("unknown tree %q; supported: %s", name,
-		strings.Join(append(append([]string{}, demoNames...), directoryNames...), ", "))
+		strings.Join(slices.Concat(demoNames, extendedDemoNames, directoryNames), ", "))
 }
 
 func directoryArgs(name string, args map[string]any) (string, bool, error) {
@@ -67,15 +73,6 @@ func directoryArgs(name string, args map[string]any) (string, bool, error) {
 		return "", false, fmt.Errorf("tree %q needs args.directory, the directory to serve", name)
 	}
 	return dir, keepExt, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func argNames(args map[string]any) string {

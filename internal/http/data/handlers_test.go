@@ -105,27 +105,12 @@ func capture(t *testing.T, name string) string {
 	return strings.TrimSuffix(body, "\n") // the recorder's own newline
 }
 
-// tiledTree is exactly Tiled's generated_minimal tree (Demo without our
-// extra "nested" entry), for comparisons with the captures.
-func tiledTree(t *testing.T) tree.Container {
-	t.Helper()
-	demo := tree.Demo()
-	var entries []tree.Entry
-	for _, k := range []string{"A", "B", "C", "D"} {
-		n, _ := demo.Child(k)
-		entries = append(entries, tree.Entry{Key: k, Node: n})
-	}
-	m, err := tree.NewMap(tree.Info{Metadata: demo.Metadata()}, entries...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 func body(rec *httptest.ResponseRecorder) string { return strings.TrimSuffix(rec.Body.String(), "\n") }
 
+// TestCapturedResponses replays exchanges recorded from Tiled serving its
+// generated_minimal tree, which Demo is.
 func TestCapturedResponses(t *testing.T) {
-	s := newServer(t, tiledTree(t), nil)
+	s := newServer(t, tree.Demo(), nil)
 	cases := []struct {
 		target, accept, capture, contentType string
 		status                               int
@@ -210,7 +195,7 @@ func at(v any, path ...any) any {
 }
 
 func TestMetadataResources(t *testing.T) {
-	s := newServer(t, tree.Demo(), nil)
+	s := newServer(t, tree.ExtendedDemo(), nil)
 	base := "http://" + host + "/api/v1"
 	cases := []struct {
 		target string
@@ -282,7 +267,7 @@ func TestMetadataResources(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
-	s := newServer(t, tree.Demo(), nil)
+	s := newServer(t, tree.ExtendedDemo(), nil)
 	base := "http://" + host + "/api/v1/search/"
 	ids := func(doc map[string]any) string {
 		var out []string
@@ -366,7 +351,7 @@ func TestAccessControl(t *testing.T) {
 			"C": identity.NewScopeSet(),
 		},
 	}
-	s := newServer(t, tree.Demo(), policy)
+	s := newServer(t, tree.ExtendedDemo(), policy)
 	for _, tc := range []struct {
 		target string
 		status int
@@ -411,7 +396,7 @@ func TestAccessControl(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	s := newServer(t, tree.Demo(), nil)
+	s := newServer(t, tree.ExtendedDemo(), nil)
 	slicePattern := tree.SlicePattern
 	cases := []struct {
 		target, accept string
@@ -481,7 +466,7 @@ func jsonEscape(s string) string {
 }
 
 func TestDataRoutes(t *testing.T) {
-	s := newServer(t, tree.Demo(), nil)
+	s := newServer(t, tree.ExtendedDemo(), nil)
 	rec := s.get(t, "/api/v1/array/block/A?block=0,0&slice=0:2&expected_shape=2,100")
 	if rec.Code != 200 || rec.Body.Len() != 1600 || rec.Header().Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("block: %d %d %s", rec.Code, rec.Body.Len(), rec.Header().Get("Content-Type"))
@@ -535,9 +520,9 @@ func TestDataRoutes(t *testing.T) {
 }
 
 func TestResponseLimit(t *testing.T) {
-	s := newServer(t, tree.Demo(), nil)
+	s := newServer(t, tree.ExtendedDemo(), nil)
 	s.e = echo.New()
-	h := &Handlers{Root: tree.Demo(), MaxResponseBytes: 1000}
+	h := &Handlers{Root: tree.ExtendedDemo(), MaxResponseBytes: 1000}
 	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.SetRequest(c.Request().WithContext(authn.WithCaller(c.Request().Context(), s.caller)))
