@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,8 +31,11 @@ func sliceParam(q query) (tree.Slice, error) {
 	return s, nil
 }
 
-// readError maps errors of reading a node to Tiled's answers.
-func (h *Handlers) readError(err error) error {
+// readError maps errors of reading the node at path to Tiled's answers.
+// Anything else is a failure of the data source (a file that changed or
+// went away under a served directory): it is logged with the node's path
+// and left for the server's error handler, which answers 500.
+func (h *Handlers) readError(path []string, err error) error {
 	var nsc *tree.NoSuchColumnError
 	switch {
 	case errors.Is(err, tree.ErrIndexOutOfRange):
@@ -42,8 +46,13 @@ func (h *Handlers) readError(err error) error {
 		return httperr.BadRequest("Partition out of range")
 	case errors.As(err, &nsc):
 		return httperr.BadRequest(nsc.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
 	}
-	return err
+	if h.Logger != nil {
+		h.Logger.Warn("reading data failed", "path", strings.Join(path, "/"), "error", err)
+	}
+	return fmt.Errorf("read %q: %w", strings.Join(path, "/"), err)
 }
 
 func (h *Handlers) tooLarge(advice string) error {
@@ -57,6 +66,7 @@ type arrayRequest struct {
 	slice    tree.Slice
 	expected []int // nil when not given
 	array    tree.Array
+	path     []string
 }
 
 // arrayRoute reads an array request and serves what read returns. block
@@ -82,7 +92,7 @@ func (h *Handlers) arrayRoute(c echo.Context, block func(query) error,
 	if err != nil {
 		return err
 	}
-	req.array = r.node.(tree.Array)
+	req.array, req.path = r.node.(tree.Array), r.target.parts
 	read, err := plan(req)
 	if err != nil {
 		return err
@@ -96,7 +106,7 @@ func (h *Handlers) arrayRoute(c echo.Context, block func(query) error,
 		return h.tooLarge("Use slicing ('?slice=...') to request smaller chunks.")
 	}
 	if err != nil {
-		return h.readError(err)
+		return h.readError(req.path, err)
 	}
 	body, err := serialize.Array(ch, nd)
 	if err != nil {
@@ -112,7 +122,7 @@ func (h *Handlers) arrayFull(c echo.Context) error {
 	return h.arrayRoute(c, noBlock, func(req *arrayRequest) (func(context.Context, int64) (*tree.NDArray, error), error) {
 		shape, err := req.slice.ShapeAfter(req.array.Structure().Shape)
 		if err != nil {
-			return nil, h.readError(err)
+			return nil, h.readError(req.path, err)
 		}
 		if req.expected != nil && !reflect.DeepEqual(req.expected, shape) {
 			// Tiled finds this after reading and answers 500; the client
@@ -220,7 +230,7 @@ func (h *Handlers) table(c echo.Context, partitioned bool) error {
 		f, err = tree.ReadTable(c.Request().Context(), t, columns)
 	}
 	if err != nil {
-		return h.readError(err)
+		return h.readError(r.target.parts, err)
 	}
 	if f.Bytes() > h.limit() {
 		return h.tooLarge(advice)

@@ -30,23 +30,32 @@ const DefaultMaxResponseBytes = 300_000_000
 
 // Handlers serve the data routes.
 type Handlers struct {
-	Root   tree.Node
+	Root tree.Node
+	// Policy filters the tree per caller; nil allows everything.
 	Policy access.Policy
+	// Logger records failures of data sources (files that cannot be read
+	// any more); nil logs nothing.
 	Logger *slog.Logger
 	// MaxResponseBytes caps the data a single response may carry; 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
 }
 
-// Register adds the routes to the API group (/api/v1).
+// Register adds the routes to the API group (/api/v1). Each answers HEAD
+// as well as GET, as Starlette's routes do.
 func (h *Handlers) Register(g *echo.Group) {
-	g.GET("/metadata/*", h.metadata)
-	g.GET("/search/*", h.search)
-	g.GET("/array/full/*", h.arrayFull)
-	g.GET("/array/block/*", h.arrayBlock)
-	g.GET("/table/full/*", h.tableFull)
-	g.GET("/table/partition/*", h.tablePartition)
-	g.GET("/container/full/*", h.containerFull)
+	for path, handler := range map[string]echo.HandlerFunc{
+		"/metadata/*":        h.metadata,
+		"/search/*":          h.search,
+		"/array/full/*":      h.arrayFull,
+		"/array/block/*":     h.arrayBlock,
+		"/table/full/*":      h.tableFull,
+		"/table/partition/*": h.tablePartition,
+		"/container/full/*":  h.containerFull,
+	} {
+		g.GET(path, handler)
+		g.HEAD(path, handler)
+	}
 }
 
 func (h *Handlers) limit() int64 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -544,5 +545,49 @@ func TestResponseLimit(t *testing.T) {
 	s.get(t, "/api/v1/table/full/C")
 	if !errors.As(got, &he) || he.Detail != "Response would exceed 1000. Select a subset of the columns to request a smaller chunks." {
 		t.Errorf("table limit: %v", got)
+	}
+}
+
+func TestHeadAndDataSourceFailure(t *testing.T) {
+	s := newServer(t, tree.ExtendedDemo(), nil)
+	req := httptest.NewRequest(http.MethodHead, "http://"+host+"/api/v1/array/full/A?slice=0", nil)
+	rec := httptest.NewRecorder()
+	s.e.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Header().Get("ETag") == "" {
+		t.Errorf("HEAD: %d %v", rec.Code, rec.Header())
+	}
+
+	// A served file that disappears is the server's problem: an internal
+	// error for the error handler, logged here with the node's path.
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/gone.csv", []byte("a\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := tree.FromDirectory(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir + "/gone.csv"); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	e := echo.New()
+	var got error
+	e.HTTPErrorHandler = func(err error, c echo.Context) { got = err; _ = c.NoContent(500) }
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.SetRequest(c.Request().WithContext(authn.WithCaller(c.Request().Context(), s.caller)))
+			return next(c)
+		}
+	})
+	h := &Handlers{Root: root, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	h.Register(e.Group("/api/v1"))
+	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/v1/table/full/gone", nil))
+	var he *httperr.Error
+	if !errors.Is(got, os.ErrNotExist) || errors.As(got, &he) {
+		t.Errorf("error %v", got)
+	}
+	if !strings.Contains(logs.String(), `msg="reading data failed" path=gone`) {
+		t.Errorf("log %q", logs.String())
 	}
 }
