@@ -68,16 +68,20 @@ func newServer(t *testing.T, root tree.Node, policy access.Policy) *server {
 		}
 		_ = c.JSON(he.Status, map[string]any{"detail": he.Detail})
 	}
-	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			r := c.Request()
-			c.SetRequest(r.WithContext(authn.WithCaller(r.Context(), s.caller)))
-			return next(c)
-		}
-	})
+	s.e.Use(s.asCaller)
 	h := &Handlers{Root: root, Policy: policy}
 	h.Register(s.e.Group("/api/v1"))
 	return s
+}
+
+// asCaller is the authentication middleware's part: it puts the test's
+// caller in the request context.
+func (s *server) asCaller(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(authn.WithCaller(r.Context(), s.caller)))
+		return next(c)
+	}
 }
 
 func (s *server) get(t *testing.T, target string, header ...string) *httptest.ResponseRecorder {
@@ -524,12 +528,7 @@ func TestResponseLimit(t *testing.T) {
 	s := newServer(t, tree.ExtendedDemo(), nil)
 	s.e = echo.New()
 	h := &Handlers{Root: tree.ExtendedDemo(), MaxResponseBytes: 1000}
-	s.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			c.SetRequest(c.Request().WithContext(authn.WithCaller(c.Request().Context(), s.caller)))
-			return next(c)
-		}
-	})
+	s.e.Use(s.asCaller)
 	h.Register(s.e.Group("/api/v1"))
 	var got error
 	s.e.HTTPErrorHandler = func(err error, c echo.Context) { got = err; _ = c.NoContent(400) }
@@ -574,12 +573,7 @@ func TestHeadAndDataSourceFailure(t *testing.T) {
 	e := echo.New()
 	var got error
 	e.HTTPErrorHandler = func(err error, c echo.Context) { got = err; _ = c.NoContent(500) }
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			c.SetRequest(c.Request().WithContext(authn.WithCaller(c.Request().Context(), s.caller)))
-			return next(c)
-		}
-	})
+	e.Use(s.asCaller)
 	h := &Handlers{Root: root, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	h.Register(e.Group("/api/v1"))
 	e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/api/v1/table/full/gone", nil))
