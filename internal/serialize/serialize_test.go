@@ -338,3 +338,30 @@ func mustMap(t *testing.T) *tree.Map {
 	}
 	return m
 }
+
+func FuzzNegotiate(f *testing.F) {
+	for _, s := range []string{"", "*/*", "text/csv;header=absent", "image/png, application/json;q=0.9", ";;;", "text/csv;=;a=b=c", ","} {
+		f.Add(s, "")
+		f.Add("", s)
+	}
+	f.Add("", "csv,json")
+	f.Fuzz(func(t *testing.T, accept, format string) {
+		for _, fam := range []tree.Family{tree.FamilyArray, tree.FamilyTable, tree.FamilyContainer} {
+			c, err := Negotiate(fam, []string{accept}, format)
+			var he *httperr.Error
+			if err != nil {
+				if !errors.As(err, &he) || he.Status != 406 {
+					t.Fatalf("%q %q: %v", accept, format, err)
+				}
+				continue
+			}
+			found := false
+			for _, mt := range Formats()[string(fam)] {
+				found = found || mt == c.MediaType
+			}
+			if !found {
+				t.Fatalf("%q %q: chose %q, not offered for %s", accept, format, c.MediaType, fam)
+			}
+		}
+	})
+}

@@ -234,8 +234,8 @@ func (h *Handlers) search(c echo.Context) error {
 
 	data := []resource{}
 	if !v.fields.only("count") {
-		end := min(count, offset+limit)
-		for _, k := range kids[min(offset, count):end] {
+		start := min(offset, count)
+		for _, k := range kids[start : start+min(limit, count-start)] {
 			node := k.node
 			if v.fields.only("") {
 				node = nil // keys only
@@ -270,7 +270,7 @@ func paginate(route string, offset, limit, count int) pageLinks {
 	if limit > 0 {
 		last := page(max(0, (count-1)/limit*limit))
 		l.Last = &last
-		if offset+limit < count {
+		if offset < count-limit { // offset+limit < count, without overflow
 			next := page(offset + limit)
 			l.Next = &next
 		}
