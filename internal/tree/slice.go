@@ -18,7 +18,7 @@ const (
 	BlockPattern = `^[0-9]*(,[0-9]+)*$`
 )
 
-// SlicePatternRE and BlockPatternRE are compiled once; regexps are safe for
+// The patterns are compiled once; regexps are safe for
 // concurrent use and never modified.
 var (
 	slicePatternRE = regexp.MustCompile(SlicePattern)
