@@ -78,7 +78,7 @@
 //	  log_format: text            # text | json
 //	  log_level: info             # debug | info | warn | error
 //	  scalable: false             # Tiled's --scalable checks
-//	  shutdown_drain_delay: 5s    # not ready before the listener stops
+//	  shutdown_drain_delay: 0s    # not ready this long before the listener stops (5s behind a load balancer)
 //	  shutdown_timeout: 20s       # graceful shutdown deadline
 //	  readiness_timeout: 2s       # per dependency check behind /readyz
 package config

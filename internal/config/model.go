@@ -203,7 +203,7 @@ const (
 	DefaultResponseBytesizeLimit = 300_000_000
 	DefaultExactCountLimit       = 100
 	DefaultRefreshGracePeriod    = 10 * time.Second
-	DefaultShutdownDrainDelay    = 5 * time.Second
+	DefaultShutdownDrainDelay    = 0
 	DefaultShutdownTimeout       = 20 * time.Second
 	DefaultReadinessTimeout      = 2 * time.Second
 	// TreeCatalog is what Tiled's tree alias "catalog" stands for.

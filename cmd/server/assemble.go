@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/access"
+	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/authenticator"
+	"github.com/tiledgo/server/internal/authenticator/oidc"
+	"github.com/tiledgo/server/internal/authenticator/pam"
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/config"
+	"github.com/tiledgo/server/internal/http/api"
+	"github.com/tiledgo/server/internal/http/authapi"
+	"github.com/tiledgo/server/internal/http/data"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/serialize"
+	"github.com/tiledgo/server/internal/sessions"
+	"github.com/tiledgo/server/internal/store"
+	"github.com/tiledgo/server/internal/telemetry"
+	"github.com/tiledgo/server/internal/tokens"
+	"github.com/tiledgo/server/internal/tree"
+	"github.com/tiledgo/server/internal/version"
+)
+
+// Login limits: after this many failed passwords for one username within
+// the window, further attempts answer 429 until the window ends.
+const (
+	loginMaxFailures = 10
+	loginWindow      = 15 * time.Minute
+	gcInterval       = 10 * time.Minute
+	gcRetain         = 24 * time.Hour
+	gcBatch          = 1000
+	schemaRecheck    = 5 * time.Second
+)
+
+// app is one assembled replica.
+type app struct {
+	server        *api.Server
+	singleUserKey string
+	generatedKey  bool
+	closers       []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// assemble builds the tree, the authentication layer and the HTTP surface.
+func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, build version.Info) (*app, error) {
+	root, err := buildTree(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{}
+	deps := api.Deps{
+		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(),
+		Tracing: telemetry.Enabled(getenvOS), ReadinessTimeout: cfg.Server.ReadinessTimeout,
+	}
+	policy := access.Policy(access.AllowAll{})
+	auth := &cfg.Authentication
+
+	if auth.SingleUser() {
+		a.singleUserKey = auth.SingleUserAPIKey.Reveal()
+		if a.singleUserKey == "" {
+			a.singleUserKey, a.generatedKey = generateKey(), true
+		}
+		if cfg.AccessControl != nil {
+			logger.Warn("access_control is ignored in single-user mode: the single-user key sees everything")
+		}
+		deps.Resolver = &authn.Resolver{SingleUserKey: a.singleUserKey, AllowAnonymous: auth.AllowAnonymousAccess}
+		deps.Surfaces = []api.Registrar{&data.Handlers{Root: root, Policy: policy, Logger: logger}}
+		a.server = api.New(deps)
+		return a, nil
+	}
+
+	if cfg.AccessControl != nil {
+		base := ""
+		if len(cfg.Sources) > 0 {
+			base = filepath.Dir(cfg.Sources[0])
+		}
+		policy, err = access.FromConfig(cfg.AccessControl.Policy, cfg.AccessControl.Args,
+			access.Options{AllowAnonymous: auth.AllowAnonymousAccess, BaseDir: base})
+		if err != nil {
+			return nil, err
+		}
+	}
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() {
+		if err := st.Close(); err != nil {
+			logger.Warn("close session database", "error", err)
+		}
+	})
+
+	// Refuse a stale schema without refusing to start: probes answer, the
+	// rest answers 503 until `server migrate up` has run (checked again
+	// every few seconds), so a rollout waits for its migration Job.
+	var schemaOK atomic.Bool
+	checkSchema := func(ctx context.Context) error {
+		err := st.Migrator().Check(ctx)
+		schemaOK.Store(err == nil)
+		return err
+	}
+	if err := checkSchema(ctx); err != nil {
+		logger.Error("session database not ready; answering 503 until it is", "error", err)
+	}
+	go recheck(ctx, schemaRecheck, func() { _ = checkSchema(ctx) }, &schemaOK)
+
+	keys, err := secretKeys(auth, logger)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	mgr := &sessions.Manager{
+		Sessions: st, Identities: st, Keys: keys, Now: now, Logger: logger,
+		Config: sessions.Config{
+			AccessTokenMaxAge: auth.AccessTokenMaxAge, RefreshMaxAge: auth.RefreshTokenMaxAge,
+			SessionMaxAge: auth.SessionMaxAge, Grace: cfg.Server.RefreshGracePeriod,
+			MaxSessions: sessions.DefaultConfig().MaxSessions,
+		},
+	}
+	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger}
+	providers, err := buildProviders(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	handlers := &authapi.Handlers{
+		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
+		LoginLimit: authapi.LoginLimit{MaxFailures: loginMaxFailures, Window: loginWindow},
+		Now:        now, Logger: logger,
+	}
+	for _, ad := range auth.TiledAdmins {
+		handlers.Admins = append(handlers.Admins, authapi.AdminIdentity{Provider: ad.Provider, ID: ad.ID})
+	}
+	if schemaOK.Load() {
+		bootstrapAdmins(ctx, st, auth.TiledAdmins, logger)
+	}
+
+	deps.Resolver = &authn.Resolver{AllowAnonymous: auth.AllowAnonymousAccess, Tokens: mgr, APIKeys: keySvc}
+	deps.Providers = aboutProviders(providers)
+	deps.Surfaces = []api.Registrar{
+		guarded{&data.Handlers{Root: root, Policy: policy, Logger: logger}, &schemaOK},
+		guarded{handlers, &schemaOK},
+	}
+	deps.Ready = func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		return checkSchema(ctx)
+	}
+	a.server = api.New(deps)
+
+	gcCtx, stopGC := context.WithCancel(context.WithoutCancel(ctx))
+	a.closers = append(a.closers, stopGC)
+	go collectGarbage(gcCtx, st, logger)
+	return a, nil
+}
+
+// guarded mounts a surface whose routes need the session database; while
+// the schema is not current they answer 503 with Retry-After.
+type guarded struct {
+	api.Registrar
+	ok *atomic.Bool
+}
+
+func (g guarded) Register(grp *echo.Group) {
+	sub := grp.Group("", func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !g.ok.Load() {
+				return httperr.Unavailable("The session database is not ready (migrations pending). Please retry.", 5)
+			}
+			return next(c)
+		}
+	})
+	g.Registrar.Register(sub)
+}
+
+func recheck(ctx context.Context, every time.Duration, check func(), ok *atomic.Bool) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !ok.Load() {
+				check()
+			}
+		}
+	}
+}
+
+// buildTree mounts the configured trees into one root.
+func buildTree(cfg *config.Config, logger *slog.Logger) (tree.Node, error) {
+	var mounts []tree.Mounted
+	for _, t := range cfg.Trees {
+		args := map[string]any{}
+		var blob map[string]any
+		for k, v := range t.Args {
+			if k == "top_level_access_blob" {
+				m, ok := v.(map[string]any)
+				if !ok {
+					return nil, fmt.Errorf("trees[%s].args.top_level_access_blob: expected a mapping such as {tags: [public]}", t.Path)
+				}
+				blob = m
+				continue
+			}
+			args[k] = v
+		}
+		n, err := tree.FromSpec(t.Tree, args, logger)
+		if err != nil {
+			return nil, fmt.Errorf("trees[%s]: %w", t.Path, err)
+		}
+		if blob != nil {
+			n = tree.WithAccessBlob(n, blob)
+		}
+		mounts = append(mounts, tree.Mounted{Path: t.Path, Node: n})
+	}
+	if len(mounts) == 0 {
+		return nil, errors.New("no trees configured: add a trees entry, e.g. {path: /, tree: tiled.examples.generated_minimal:tree}")
+	}
+	return tree.Mount(mounts)
+}
+
+// openStore opens the session database named by the database block.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
+	opts := store.DefaultOptions()
+	opts.URI = cfg.Database.URI.Reveal()
+	opts.PoolSize, opts.MaxOverflow = cfg.Database.PoolSize, cfg.Database.MaxOverflow
+	opts.Migrate, opts.Logger = cfg.Database.InitIfNotExists, logger
+	st, err := store.Open(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("session database: %w", err)
+	}
+	return st, nil
+}
+
+// secretKeys returns the token keys, or a random one (sessions then end
+// with the process; Finalize has warned, and --scalable refuses it).
+func secretKeys(auth *config.Authentication, logger *slog.Logger) (tokens.Keys, error) {
+	if len(auth.SecretKeys) == 0 {
+		return tokens.RandomKeys(), nil
+	}
+	ks := make([]string, len(auth.SecretKeys))
+	for i, k := range auth.SecretKeys {
+		ks[i] = k.Reveal()
+	}
+	keys, err := tokens.NewKeys(ks)
+	if err != nil {
+		return tokens.Keys{}, fmt.Errorf("authentication.secret_keys: %w", err)
+	}
+	logger.Info("token keys loaded", "count", len(ks))
+	return keys, nil
+}
+
+// buildProviders makes each configured provider's authenticator.
+func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]authapi.Provider, error) {
+	var out []authapi.Provider
+	for _, p := range cfg.Authentication.Providers {
+		msg := p.ConfirmationMessage
+		ap := authapi.Provider{Name: p.Name, ConfirmationMessage: &msg}
+		log := logger.With("provider", p.Name)
+		switch p.Kind {
+		case config.KindDummy:
+			ap.Password = authenticator.Dummy{}
+			log.Warn("the dummy authenticator accepts any username and password: for demos only")
+		case config.KindDictionary:
+			ap.Password = authenticator.NewDictionary(p.Dictionary.Passwords())
+		case config.KindPAM:
+			a, err := pam.New(pam.Config{Service: p.PAM.Service, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("authentication.providers[%s]: %w", p.Name, err)
+			}
+			ap.Password = a
+		case config.KindOIDC:
+			o := p.OIDC
+			op, err := oidc.New(ctx, oidc.Config{
+				ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(), Audience: o.Audience,
+				WellKnownURI: o.WellKnownURI, TokenURI: o.TokenURI, AuthorizationEndpoint: o.AuthorizationEndpoint,
+				PublicKeys: o.PublicKeys, ExtraScopes: o.ExtraScopes, UserIDClaim: o.UserIDClaim,
+				RedirectOnSuccess: o.RedirectOnSuccess, RedirectOnFailure: o.RedirectOnFailure,
+			}, &http.Client{Timeout: 30 * time.Second}, log)
+			if err != nil {
+				return nil, fmt.Errorf("authentication.providers[%s]: %w", p.Name, err)
+			}
+			ap.OIDC = op
+		default:
+			return nil, fmt.Errorf("authentication.providers[%s]: unsupported authenticator %q", p.Name, p.Authenticator)
+		}
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+func aboutProviders(ps []authapi.Provider) []api.Provider {
+	out := make([]api.Provider, len(ps))
+	for i, p := range ps {
+		out[i] = api.Provider{Name: p.Name, External: p.OIDC != nil, ConfirmationMessage: p.ConfirmationMessage}
+	}
+	return out
+}
+
+// bootstrapAdmins makes sure every tiled_admins identity has a principal with
+// the admin role, as Tiled does at start. Find-or-create and the role grant
+// are idempotent and race-safe, so ten replicas starting at once end with
+// one principal per admin.
+func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin, logger *slog.Logger) {
+	for _, ad := range admins {
+		p, _, err := st.LoginIdentity(ctx, ad.Provider, ad.ID, []string{"user", "admin"}, time.Now().UTC())
+		if err == nil {
+			err = st.GrantRole(ctx, p.ID, "admin")
+		}
+		if err != nil {
+			logger.Error("ensure admin", "provider", ad.Provider, "id", ad.ID, "error", err)
+			continue
+		}
+		logger.Info("ensured admin role", "provider", ad.Provider, "id", ad.ID, "principal", p.ID)
+	}
+}
+
+// collectGarbage deletes expired rows on a timer. With PostgreSQL only one
+// replica collects at a time (the store takes an advisory lock).
+func collectGarbage(ctx context.Context, st store.Store, logger *slog.Logger) {
+	t := time.NewTicker(gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			res, err := st.GC(ctx, time.Now().UTC(), gcRetain, gcBatch)
+			if err != nil {
+				logger.Warn("garbage collection", "error", err)
+				continue
+			}
+			logger.Debug("garbage collection", "result", res)
+		}
+	}
+}
