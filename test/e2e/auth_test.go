@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
@@ -53,7 +54,7 @@ func otherKey(key string) string {
 
 func TestSingleUserGeneratedKey(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, []string{"demo"})
+	s := startServer(t, []string{"config", tiledDemoConfig(t, "")})
 	m := s.waitOutput(t, bannerRE)
 	startURL := m[1]
 	keyRE := regexp.MustCompile("^" + regexp.QuoteMeta(s.base+"/api/v1?api_key=") + "([0-9a-f]{64})$")
@@ -244,16 +245,28 @@ func checkUnknownPaths(t *testing.T, s *server, auth http.Header) {
 	}
 }
 
-// fixedKeyConfig writes a service config that sets the single-user key.
-func fixedKeyConfig(t *testing.T, key string) string {
+// tiledDemoConfig writes a service config that serves exactly Tiled's
+// example tree (tiled.examples.generated_minimal:tree), the tree the
+// captures were recorded on, so that replies can match byte for byte;
+// `serve demo` adds entries of this server's own. authentication is the
+// indented body of the authentication block, or empty.
+func tiledDemoConfig(t *testing.T, authentication string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yml")
-	body := "authentication:\n  single_user_api_key: \"" + key + "\"\n" +
-		"trees:\n  - path: /\n    tree: tiled.examples.generated_minimal:tree\n"
+	body := "trees:\n  - path: /\n    tree: tiled.examples.generated_minimal:tree\n"
+	if authentication != "" {
+		body = "authentication:\n" + authentication + body
+	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// fixedKeyConfig writes a service config that sets the single-user key.
+func fixedKeyConfig(t *testing.T, key string) string {
+	t.Helper()
+	return tiledDemoConfig(t, "  single_user_api_key: \""+key+"\"\n")
 }
 
 // TestFixedKey: a key given by flag, environment or config works, loses to
@@ -272,11 +285,11 @@ func TestFixedKey(t *testing.T) {
 	}{
 		{"flag", func(t *testing.T) setup {
 			k := randomHex(t, 32)
-			return setup{args: []string{"demo", "--api-key", k}, good: k}
+			return setup{args: []string{"config", tiledDemoConfig(t, ""), "--api-key", k}, good: k}
 		}},
 		{"environment", func(t *testing.T) setup {
 			k := randomHex(t, 32)
-			return setup{args: []string{"demo"}, env: []string{"TILED_SINGLE_USER_API_KEY=" + k}, good: k}
+			return setup{args: []string{"config", tiledDemoConfig(t, "")}, env: []string{"TILED_SINGLE_USER_API_KEY=" + k}, good: k}
 		}},
 		{"config", func(t *testing.T) setup {
 			k := randomHex(t, 32)
@@ -284,7 +297,7 @@ func TestFixedKey(t *testing.T) {
 		}},
 		{"flag over environment", func(t *testing.T) setup {
 			f, e := randomHex(t, 32), randomHex(t, 32)
-			return setup{args: []string{"demo", "--api-key", f}, env: []string{"TILED_SINGLE_USER_API_KEY=" + e}, good: f, bad: []string{e}}
+			return setup{args: []string{"config", tiledDemoConfig(t, ""), "--api-key", f}, env: []string{"TILED_SINGLE_USER_API_KEY=" + e}, good: f, bad: []string{e}}
 		}},
 		{"environment over config", func(t *testing.T) setup {
 			e, c := randomHex(t, 32), randomHex(t, 32)
@@ -327,6 +340,37 @@ func linesContaining(out, sub string) []string {
 	return lines
 }
 
+// TestJSONLogs: with --log-format json every line the server writes is a
+// JSON object with a message, and the key given on the command line
+// appears in none of them, even after requests that carried it.
+func TestJSONLogs(t *testing.T) {
+	t.Parallel()
+	key := randomHex(t, 32)
+	s := startServer(t, []string{"demo", "--api-key", key, "--log-format", "json"})
+	c := s.client(t)
+	expectStatus(t, c.get("/api/v1/metadata/?api_key="+key, nil), http.StatusOK)
+	expectStatus(t, c.get("/api/v1/metadata/A", apikey(key)), http.StatusOK)
+	expectDetail(t, c.get("/api/v1/metadata/", apikey(otherKey(key))), http.StatusUnauthorized, "Invalid API key")
+	out := s.completeOutput(t)
+	lines := nonEmptyLines(out)
+	if len(lines) == 0 {
+		t.Fatal("no log lines")
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("not a JSON log line: %q", l)
+			continue
+		}
+		if _, ok := rec["msg"]; !ok {
+			t.Errorf("log line without msg: %q", l)
+		}
+	}
+	if leaked := linesContaining(out, key); len(leaked) > 0 {
+		t.Errorf("the key was logged:\n%s", strings.Join(leaked, "\n"))
+	}
+}
+
 // completeOutput returns the server's output including the log lines of
 // every request answered so far. It sends a marker request and waits for
 // the marker to reach the output (requests on one connection are logged in
@@ -356,15 +400,17 @@ func TestPublicMode(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		args []string
+		args func(t *testing.T) []string
 	}{
-		{"flag", []string{"demo", "--public"}},
-		{"config", []string{"config", filepath.Join(root, "examples", "configs", "public.yml")}},
+		{"flag", func(t *testing.T) []string { return []string{"config", tiledDemoConfig(t, ""), "--public"} }},
+		{"config", func(*testing.T) []string {
+			return []string{"config", filepath.Join(root, "examples", "configs", "public.yml")}
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := startServer(t, tc.args)
+			s := startServer(t, tc.args(t))
 			s.waitOutput(t, publicNoticeRE)
 			replayAll(t, s, "", "",
 				"public-metadata-anonymous.txt",

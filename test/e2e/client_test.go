@@ -91,16 +91,22 @@ func (c *client) get(path string, h http.Header) reply {
 	return c.do(http.MethodGet, path, h, nil)
 }
 
-// do sends one request to path (relative to the server, or an absolute URL).
+// do sends one request to path (relative to the server, or an absolute URL)
+// and reads the whole answer.
 func (c *client) do(method, path string, h http.Header, body []byte) reply {
 	c.t.Helper()
 	url := path
 	if !strings.HasPrefix(path, "http://") {
 		url = c.s.base + path
 	}
+	// Failures are reported with Errorf, not Fatalf, so that do may run on
+	// goroutines other than the test's; the zero status then fails the
+	// caller's status check too.
+	failed := reply{Method: method, URL: url}
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
-		c.t.Fatalf("request %s %s: %v", method, url, err)
+		c.t.Errorf("request %s %s: %v", method, url, err)
+		return failed
 	}
 	for k, vs := range h {
 		for _, v := range vs {
@@ -109,12 +115,14 @@ func (c *client) do(method, path string, h http.Header, body []byte) reply {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, url, err)
+		c.t.Errorf("%s %s: %v", method, url, err)
+		return failed
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		c.t.Fatalf("%s %s: read body: %v", method, url, err)
+		c.t.Errorf("%s %s: read body: %v", method, url, err)
+		return failed
 	}
 	r := reply{Method: method, URL: resp.Request.URL.String(), Status: resp.StatusCode, Header: resp.Header, Body: b}
 	checkReply(c.t, r)

@@ -13,7 +13,7 @@ import (
 // program, and nothing that a config could interpolate by accident.
 func minimalEnv(extra ...string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	return append(env, extra...)
+	return withGORACE(append(env, extra...))
 }
 
 var varRefRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

@@ -185,12 +185,22 @@ func (s *server) running() bool {
 func serverEnv(extra []string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TILED_") || strings.HasPrefix(kv, "OTEL_") {
+		if strings.HasPrefix(kv, "TILED_") || strings.HasPrefix(kv, "OTEL_") || strings.HasPrefix(kv, "GORACE=") {
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, extra...)
+	return append(env, withGORACE(extra)...)
+}
+
+// withGORACE turns off the race runtime's one-second sleep at exit (unless
+// the caller chose GORACE options), which would otherwise be paid by every
+// command and every stopped server; races are still reported.
+func withGORACE(env []string) []string {
+	if _, ok := os.LookupEnv("GORACE"); ok {
+		return append(env, "GORACE="+os.Getenv("GORACE"))
+	}
+	return append(env, "GORACE=atexit_sleep_ms=0")
 }
 
 // freePort asks the kernel for a free loopback port and releases it for
@@ -258,6 +268,10 @@ func launch(t *testing.T, bin string, args, env []string) *server {
 		close(s.exited)
 	}()
 	t.Cleanup(func() {
+		// A -race server reports a race on its stderr and carries on.
+		if strings.Contains(s.output(), "WARNING: DATA RACE") {
+			t.Errorf("the server reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("output of server %v (port %d):\n%s", full, port, s.output())
 		}
