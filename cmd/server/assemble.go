@@ -118,7 +118,11 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	if err := checkSchema(ctx); err != nil {
 		logger.Error("session database not ready; answering 503 until it is", "error", err)
 	}
-	go recheck(ctx, schemaRecheck, func() { _ = checkSchema(ctx) }, &schemaOK)
+	go every(ctx, schemaRecheck, func() {
+		if !schemaOK.Load() {
+			_ = checkSchema(ctx)
+		}
+	})
 
 	keys, err := secretKeys(auth, logger)
 	if err != nil {
@@ -166,7 +170,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 
 	gcCtx, stopGC := context.WithCancel(context.WithoutCancel(ctx))
 	a.closers = append(a.closers, stopGC)
-	go collectGarbage(gcCtx, st, logger)
+	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, logger) })
 	return a, nil
 }
 
@@ -189,17 +193,16 @@ func (g guarded) Register(grp *echo.Group) {
 	g.Registrar.Register(sub)
 }
 
-func recheck(ctx context.Context, every time.Duration, check func(), ok *atomic.Bool) {
-	t := time.NewTicker(every)
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !ok.Load() {
-				check()
-			}
+			fn()
 		}
 	}
 }
@@ -332,22 +335,13 @@ func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin,
 	}
 }
 
-// collectGarbage deletes expired rows on a timer. With PostgreSQL only one
+// collectGarbage deletes one batch of expired rows. With PostgreSQL only one
 // replica collects at a time (the store takes an advisory lock).
 func collectGarbage(ctx context.Context, st store.Store, logger *slog.Logger) {
-	t := time.NewTicker(gcInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			res, err := st.GC(ctx, time.Now().UTC(), gcRetain, gcBatch)
-			if err != nil {
-				logger.Warn("garbage collection", "error", err)
-				continue
-			}
-			logger.Debug("garbage collection", "result", res)
-		}
+	res, err := st.GC(ctx, time.Now().UTC(), gcRetain, gcBatch)
+	if err != nil {
+		logger.Warn("garbage collection", "error", err)
+		return
 	}
+	logger.Debug("garbage collection", "result", res)
 }
