@@ -71,6 +71,10 @@ func isArray(v any) bool  { _, ok := v.([]any); return ok }
 func checkProbes(t *testing.T, s *server, secrets ...string) {
 	c := s.client(t)
 	for _, path := range []string{"/healthz", "/readyz", "/version"} {
+		// Probes ignore credentials, even malformed or wrong ones.
+		for _, h := range []http.Header{hdr("Authorization", "Basic eDp5"), apikey("wrong")} {
+			expectStatus(t, c.get(path, h), http.StatusOK)
+		}
 		r := c.get(path, nil)
 		if !expectStatus(t, r, http.StatusOK) {
 			continue
