@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -301,9 +302,9 @@ func checkTreePaths(probs *collector, trees []Tree) {
 
 func checkProviders(probs *collector, a *Authentication) {
 	seen := map[string]origin{}
-	for _, p := range a.Providers {
+	for i, p := range a.Providers {
 		if prev, dup := seen[p.Name]; dup {
-			probs.addf(p.at.file, p.at.line, "authentication.providers", "provider name %q is used twice (also at line %d); names must be unique", p.Name, prev.line)
+			probs.addf(p.at.file, p.at.line, fmt.Sprintf("authentication.providers[%d].provider", i), "provider name %q is used twice (also at line %d); names must be unique", p.Name, prev.line)
 			continue
 		}
 		seen[p.Name] = p.at
@@ -319,9 +320,11 @@ func providerList(a *Authentication) string {
 	if len(a.Providers) == 0 {
 		return " (none is configured)"
 	}
-	names := make([]string, len(a.Providers))
-	for i, p := range a.Providers {
-		names[i] = p.Name
+	var names []string
+	for _, p := range a.Providers {
+		if !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
 	}
 	return " (" + strings.Join(names, ", ") + ")"
 }

@@ -71,7 +71,7 @@ func TestLoadProblems(t *testing.T) {
 		{"provider name with a slash", "authentication:\n  providers:\n    - {provider: a/b, authenticator: dummy}\n" + minimalTrees,
 			nil, []string{`authentication.providers[0].provider: must be a URL-friendly name`}},
 		{"duplicate provider names", "authentication:\n  providers:\n    - {provider: toy, authenticator: dummy}\n    - {provider: toy, authenticator: pam}\n" + minimalTrees,
-			nil, []string{`config.yml:4: authentication.providers: provider name "toy" is used twice (also at line 3)`}},
+			nil, []string{`config.yml:4: authentication.providers[1].provider: provider name "toy" is used twice (also at line 3)`}},
 		{"admin of unknown provider", "authentication:\n  providers:\n    - {provider: toy, authenticator: dummy}\n  tiled_admins:\n    - {provider: pam, id: root}\n" + minimalTrees,
 			nil, []string{`config.yml:5: authentication.tiled_admins: provider "pam" is not among authentication.providers (toy)`}},
 		{"unsupported authenticator", "authentication:\n  providers:\n    - {provider: p, authenticator: \"tiled.authenticators:SAMLAuthenticator\"}\n" + minimalTrees,
