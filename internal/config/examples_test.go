@@ -198,7 +198,7 @@ func TestBrokenReportsEverything(t *testing.T) {
 		msg  string
 	}{
 		{8, "authentication.providers[0].args.users_to_passwords", "expected a mapping, got a list"},
-		{9, "authentication.providers", `provider name "toy" is used twice`},
+		{9, "authentication.providers[1].provider", `provider name "toy" is used twice`},
 		{10, "authentication.providers[1].authenticator", "unsupported authenticator"},
 		{11, "authentication.secret_key", `did you mean "secret_keys"`},
 		{13, "authentication.access_token_max_age", "expected a duration"},
