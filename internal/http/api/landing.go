@@ -37,3 +37,5 @@ func (s *Server) landing(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	return landingPage.Execute(c.Response(), struct{ Base, API string }{links.Base(r), links.API(r)})
 }
+
+func apiBase(c echo.Context) string { return links.API(c.Request()) }

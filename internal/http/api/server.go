@@ -96,12 +96,14 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	e.GET("/version", s.version)
 	e.GET("/", s.landing)
+	e.GET("/docs", s.docs)
 
 	api := e.Group(links.APIPrefix)
 	// Tiled answers /api/v1 with a redirect to /api/v1/; we answer both, so
 	// that visiting the start-up URL sets the cookie in one step.
 	e.GET(links.APIPrefix, s.about)
 	api.GET("/", s.about)
+	api.GET("/docs", s.docs)
 	for _, r := range s.deps.Surfaces {
 		r.Register(api)
 	}
