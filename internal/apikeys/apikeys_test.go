@@ -1,0 +1,142 @@
+package apikeys_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/store"
+)
+
+type fixture struct {
+	svc *apikeys.Service
+	st  store.Store
+	now time.Time
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{st: st, now: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
+	f.svc = &apikeys.Service{Identities: st, Now: func() time.Time { return f.now }, Logger: slog.New(slog.DiscardHandler)}
+	return f
+}
+
+func (f *fixture) principal(t *testing.T, name string, roles ...string) identity.Principal {
+	t.Helper()
+	p, _, err := f.st.LoginIdentity(context.Background(), "toy", name, roles, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestIssueRules(t *testing.T) {
+	f := newFixture(t)
+	alice := f.principal(t, "alice", identity.RoleUser)
+	all := identity.ScopesOfRoles(alice.Roles)
+	readOnly := identity.NewScopeSet(identity.ScopeReadMetadata, identity.ScopeReadData)
+	tests := []struct {
+		name      string
+		grantable identity.ScopeSet
+		req       apikeys.Request
+		wantErr   error
+	}{
+		{"subset of the principal's scopes", all, apikeys.Request{Scopes: []string{"read:metadata"}}, nil},
+		{"nil scopes inherit", all, apikeys.Request{}, nil},
+		{"scope the principal lacks", all, apikeys.Request{Scopes: []string{"read:principals"}}, apikeys.ErrScopesNotHeld},
+		{"a limited creator cannot grant more than it holds", readOnly, apikeys.Request{Scopes: []string{"write:data"}}, apikeys.ErrScopesNotHeld},
+		{"a limited creator cannot grant inherit", readOnly, apikeys.Request{}, apikeys.ErrScopesNotHeld},
+		{"access tags with inherit", all, apikeys.Request{AccessTags: []string{"t"}}, apikeys.ErrTagsWithScopes},
+		{"access tags with explicit scopes", all, apikeys.Request{Scopes: []string{"read:data"}, AccessTags: []string{"t"}}, nil},
+		{"non-positive lifetime", all, apikeys.Request{Scopes: []string{"read:data"}, ExpiresIn: ptr(int64(0))}, apikeys.ErrInvalidLifetime},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := f.svc.Issue(context.Background(), alice, tt.grantable, tt.req)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && (len(got.Secret) != 72 || got.Key.FirstEight != got.Secret[:8]) {
+				t.Fatalf("issued %+v", got)
+			}
+		})
+	}
+}
+
+func TestVerify(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	alice := f.principal(t, "alice", identity.RoleUser)
+	grant := identity.ScopesOfRoles(alice.Roles)
+	limited, err := f.svc.Issue(ctx, alice, grant, apikeys.Request{Scopes: []string{"read:metadata", "write:data"}, ExpiresIn: ptr(int64(60))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inherit, err := f.svc.Issue(ctx, alice, grant, apikeys.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.svc.VerifyAPIKey(ctx, limited.Secret)
+	if err != nil || c.Kind != authn.APIKey || c.PrincipalID != alice.ID || !c.Scopes.Has("read:metadata", "write:data") || c.Scopes.Has("read:data") {
+		t.Fatalf("limited key: %+v %v", c, err)
+	}
+	c, err = f.svc.VerifyAPIKey(ctx, inherit.Secret)
+	if err != nil || !c.Scopes.Has(identity.ScopeCreateAPIKeys) {
+		t.Fatalf("inherit key: %+v %v", c, err)
+	}
+	// The owner loses a scope: so do its keys, at once.
+	if err := f.st.RevokeRole(ctx, alice.ID, identity.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := f.svc.VerifyAPIKey(ctx, limited.Secret); len(c.Scopes) != 0 {
+		t.Fatalf("scopes survived the owner's loss: %v", c.Scopes.Sorted())
+	}
+	for name, secret := range map[string]string{
+		"wrong secret with a real prefix": limited.Secret[:71] + flip(limited.Secret[71]),
+		"not hex":                         "zz" + limited.Secret[2:],
+		"short":                           "abc",
+	} {
+		if _, err := f.svc.VerifyAPIKey(ctx, secret); !errors.Is(err, authn.ErrInvalidAPIKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	f.now = f.now.Add(61 * time.Second)
+	if _, err := f.svc.VerifyAPIKey(ctx, limited.Secret); !errors.Is(err, authn.ErrInvalidAPIKey) {
+		t.Fatalf("expired key accepted: %v", err)
+	}
+}
+
+func TestKeyLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	bob := f.principal(t, "bob", identity.RoleUser)
+	grant := identity.ScopesOfRoles(bob.Roles)
+	for range apikeys.MaxKeysPerPrincipal {
+		if _, err := f.svc.Issue(ctx, bob, grant, apikeys.Request{Scopes: []string{"read:data"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.svc.Issue(ctx, bob, grant, apikeys.Request{Scopes: []string{"read:data"}}); !errors.Is(err, apikeys.ErrTooManyKeys) {
+		t.Fatalf("key %d: %v", apikeys.MaxKeysPerPrincipal+1, err)
+	}
+}
+
+// flip returns a hex digit other than d, so a mutated secret always differs.
+func flip(d byte) string {
+	if d == '0' {
+		return "1"
+	}
+	return "0"
+}
