@@ -54,7 +54,7 @@ func openForAdmin(ctx context.Context, f dbFlags, getenv env, stderr io.Writer) 
 		return nil, nil, reportConfig(stderr, err)
 	}
 	if cfg.Database.Driver == config.DriverNone || cfg.Database.InMemory {
-		return nil, nil, usageError{"no session database: give --database URI, --config FILE with a database block, or TILED_DATABASE_URI"}
+		return nil, nil, errors.New("no session database: give --database URI, --config FILE with a database block, or TILED_DATABASE_URI")
 	}
 	logger, err := logging.New(stderr, cfg.Server.LogFormat, cfg.Server.LogLevel)
 	if err != nil {
