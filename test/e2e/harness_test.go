@@ -112,6 +112,10 @@ func buildServer(root, dir string) (string, error) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
+	// As the Makefile does: without libpam's headers, build without PAM.
+	if _, err := os.Stat("/usr/include/security/pam_appl.h"); err != nil {
+		args = append(args, "-tags", "nopam")
+	}
 	args = append(args, "./cmd/server")
 	goTool, err := exec.LookPath("go")
 	if err != nil {

@@ -1,4 +1,4 @@
-//go:build !cgo || !linux
+//go:build !cgo || !linux || nopam
 
 package pam
 
@@ -18,8 +18,15 @@ func (e unavailableError) Error() string {
 
 func (unavailableError) Unwrap() error { return authenticator.ErrUnavailable }
 
+// noPAMReason is what a nopam build says.
+const noPAMReason = "this binary was built without PAM support (-tags nopam: libpam's headers were missing); " +
+	"install libpam0g-dev and rebuild, or use another authenticator"
+
 // available explains why this build cannot call libpam.
 func available() error {
+	if builtWithoutPAM {
+		return unavailableError{reason: noPAMReason}
+	}
 	if runtime.GOOS != "linux" {
 		return unavailableError{reason: "this server supports PAM on Linux only and this binary was built for " + runtime.GOOS + "; use another authenticator"}
 	}

@@ -1,4 +1,4 @@
-//go:build !cgo || !linux
+//go:build !cgo || !linux || nopam
 
 package pam
 
@@ -22,7 +22,10 @@ func TestNewUnavailable(t *testing.T) {
 			t.Errorf("New error %q is not authenticator.ErrUnavailable", err)
 		}
 		want := "PAM authentication is unavailable: this binary was built without cgo (CGO_ENABLED=0); rebuild with cgo and libpam, or use another authenticator"
-		if runtime.GOOS != "linux" {
+		switch {
+		case builtWithoutPAM:
+			want = "PAM authentication is unavailable: " + noPAMReason
+		case runtime.GOOS != "linux":
 			want = "PAM authentication is unavailable: this server supports PAM on Linux only"
 		}
 		if !strings.HasPrefix(err.Error(), want) {
