@@ -111,6 +111,13 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	// every few seconds), so a rollout waits for its migration Job.
 	var schemaOK atomic.Bool
 	checkSchema := func(ctx context.Context) error {
+		if cfg.Database.InitIfNotExists {
+			// Up takes an advisory lock: replicas starting together migrate once.
+			if _, err := st.Migrator().Up(ctx); err != nil {
+				schemaOK.Store(false)
+				return err
+			}
+		}
 		err := st.Migrator().Check(ctx)
 		schemaOK.Store(err == nil)
 		return err
@@ -163,6 +170,9 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	deps.Ready = func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return err
+		}
+		if schemaOK.Load() {
+			return nil
 		}
 		return checkSchema(ctx)
 	}
@@ -244,7 +254,10 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 	opts := store.DefaultOptions()
 	opts.URI = cfg.Database.URI.Reveal()
 	opts.PoolSize, opts.MaxOverflow = cfg.Database.PoolSize, cfg.Database.MaxOverflow
-	opts.Migrate, opts.Logger = cfg.Database.InitIfNotExists, logger
+	// The schema is checked (and, with init_if_not_exists, migrated) by the
+	// caller, again and again until the database answers: a replica started
+	// during a database outage comes up not ready instead of crash-looping.
+	opts.Logger, opts.Lazy = logger, true
 	st, err := store.Open(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("session database: %w", err)

@@ -19,7 +19,7 @@ import (
 // tokens are never stored. ErrEnded if the session is unknown, revoked or
 // expired, or its refresh token was made with a key no longer configured.
 func (m *Manager) TokensForSession(ctx context.Context, id uuid.UUID) (Tokens, error) {
-	now := m.Now().UTC()
+	now := m.now()
 	s, err := m.Sessions.GetSession(ctx, id)
 	if errors.Is(err, storeerr.ErrNotFound) {
 		return Tokens{}, ErrEnded

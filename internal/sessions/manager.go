@@ -63,6 +63,10 @@ type Manager struct {
 	Logger     *slog.Logger
 }
 
+// now is the clock at the stores' precision (microseconds), so that a
+// deadline computed here and one read back from a store agree exactly.
+func (m *Manager) now() time.Time { return m.Now().UTC().Truncate(time.Microsecond) }
+
 // Tokens is what a login or refresh returns (Tiled's token response).
 type Tokens struct {
 	AccessToken           string
@@ -76,7 +80,7 @@ type Tokens struct {
 // Start opens a session for p (already found or created by a login) and
 // returns its first tokens.
 func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[string]any) (Tokens, error) {
-	now := m.Now().UTC()
+	now := m.now()
 	n, err := m.Sessions.CountActiveSessions(ctx, p.ID, now)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("count sessions: %w", err)
@@ -116,7 +120,7 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 	if err != nil {
 		return Tokens{}, ErrMalformed
 	}
-	now := m.Now().UTC()
+	now := m.now()
 	next := m.Keys.Refresh(rt.SessionID, rt.Generation+1)
 	s, err := m.Sessions.RotateRefresh(ctx, Rotation{
 		SessionID: rt.SessionID, PresentedHash: rt.Hash(), NewHash: next.Hash(),
@@ -173,7 +177,7 @@ func (m *Manager) RevokeByRefreshToken(ctx context.Context, token string) (uuid.
 	} else if err != nil {
 		return rt.SessionID, fmt.Errorf("read session: %w", err)
 	}
-	if err := m.Sessions.RevokeSession(ctx, s.ID, "revoked by refresh token holder", m.Now().UTC()); err != nil {
+	if err := m.Sessions.RevokeSession(ctx, s.ID, "revoked by refresh token holder", m.now()); err != nil {
 		if errors.Is(err, storeerr.ErrNotFound) {
 			return s.ID, ErrEnded
 		}
@@ -194,7 +198,7 @@ func (m *Manager) Revoke(ctx context.Context, caller *authn.Caller, id uuid.UUID
 	if s.PrincipalID != caller.PrincipalID && !caller.Admin {
 		return ErrEnded
 	}
-	if err := m.Sessions.RevokeSession(ctx, id, "revoked", m.Now().UTC()); err != nil {
+	if err := m.Sessions.RevokeSession(ctx, id, "revoked", m.now()); err != nil {
 		if errors.Is(err, storeerr.ErrNotFound) {
 			return ErrEnded
 		}
@@ -208,7 +212,7 @@ func (m *Manager) Revoke(ctx context.Context, caller *authn.Caller, id uuid.UUID
 // the session's access tokens on every replica at once rather than after
 // access_token_max_age, as in Tiled.
 func (m *Manager) VerifyAccessToken(ctx context.Context, token string) (*authn.Caller, error) {
-	now := m.Now().UTC()
+	now := m.now()
 	c, err := m.Keys.VerifyAccess(token, now)
 	switch {
 	case errors.Is(err, tokens.ErrExpired):
@@ -280,8 +284,11 @@ func (m *Manager) issue(s Session, p identity.Principal, rt tokens.RefreshToken,
 		return Tokens{}, err
 	}
 	return Tokens{
-		AccessToken: access, ExpiresIn: int64(accessExp.Sub(now) / time.Second),
-		RefreshToken: rt.String(), RefreshTokenExpiresIn: int64(refreshExp.Sub(now) / time.Second),
+		AccessToken: access, ExpiresIn: seconds(accessExp.Sub(now)),
+		RefreshToken: rt.String(), RefreshTokenExpiresIn: seconds(refreshExp.Sub(now)),
 		SessionID: s.ID, Principal: p,
 	}, nil
 }
+
+// seconds rounds a lifetime to whole seconds, as clients are told it.
+func seconds(d time.Duration) int64 { return int64(d.Round(time.Second) / time.Second) }

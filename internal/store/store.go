@@ -77,6 +77,10 @@ type Options struct {
 	Migrate bool
 	// Logger receives which store is in use and applied migrations.
 	Logger *slog.Logger
+	// Lazy: an unreachable PostgreSQL is not an error at Open (see
+	// pgstore.Config.Lazy). Migrate then fails like any call would, so
+	// lazy callers migrate themselves, when the database answers.
+	Lazy bool
 }
 
 // DefaultOptions returns Tiled's defaults and no URI (in memory).
@@ -179,6 +183,7 @@ func openPostgres(ctx context.Context, loc Location, opts Options) (*opened, err
 		MaxConns:         int32(min(maxConns, 1<<20)),
 		ConnectTimeout:   opts.ConnectTimeout,
 		StatementTimeout: opts.StatementTimeout,
+		Lazy:             opts.Lazy,
 	})
 	if err != nil {
 		return nil, err

@@ -23,7 +23,8 @@ func (s *Server) about(c echo.Context) error {
 	}
 	providers := make([]map[string]any, 0, len(s.deps.Providers))
 	for _, p := range s.deps.Providers {
-		spec := map[string]any{"provider": p.Name, "confirmation_message": p.ConfirmationMessage}
+		// extra_scopes is null, as Tiled's about schema serialises it.
+		spec := map[string]any{"provider": p.Name, "confirmation_message": p.ConfirmationMessage, "extra_scopes": nil}
 		if p.External {
 			spec["mode"] = "external"
 			spec["links"] = map[string]string{"auth_endpoint": base + "/auth/provider/" + p.Name + "/authorize"}

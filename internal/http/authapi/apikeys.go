@@ -49,11 +49,6 @@ func parseKeyRequest(r *http.Request) (apikeys.Request, error) {
 	if raw, ok := body["scopes"]; ok && string(raw) != "null" && req.Scopes == nil {
 		req.Scopes = []string{} // an explicit empty list, not "inherit"
 	}
-	for _, sc := range req.Scopes {
-		if !identity.IsKnownScope(sc) {
-			problems = append(problems, invalid(fmt.Sprintf("Unknown scope %q", sc), "scopes"))
-		}
-	}
 	if len(problems) > 0 {
 		return apikeys.Request{}, unprocessable(problems...)
 	}

@@ -41,6 +41,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// StatementTimeout bounds each store method.
 	StatementTimeout time.Duration
+	// Lazy opens the pool without requiring the server to answer now:
+	// calls fail with storeerr.ErrUnavailable until it does. A replica
+	// started while the database is down serves probes (not ready) and
+	// answers 503 instead of crash-looping.
+	Lazy bool
 }
 
 // Store is the PostgreSQL session database.
@@ -76,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
+	if err := pool.Ping(pctx); err != nil && !cfg.Lazy {
 		pool.Close()
 		return nil, fmt.Errorf("connect to postgresql %s: %w", target, mapErr(err))
 	}
