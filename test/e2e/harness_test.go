@@ -249,7 +249,13 @@ func startServer(t *testing.T, args []string, env ...string) *server {
 
 func launch(t *testing.T, bin string, args, env []string) *server {
 	t.Helper()
-	port := freePort(t)
+	return launchOn(t, bin, freePort(t), args, env)
+}
+
+// launchOn starts the server on a port chosen beforehand (tests that must
+// name the server's URL before it starts, such as OIDC redirect URIs).
+func launchOn(t *testing.T, bin string, port int, args, env []string) *server {
+	t.Helper()
 	full := append([]string{"serve"}, args...)
 	full = append(full, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
 	s := &server{

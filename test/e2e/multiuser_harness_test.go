@@ -18,7 +18,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -189,34 +188,7 @@ func startMUAt(t *testing.T, port int, cfg map[string]any) *server {
 // OIDC provider registers must name the server's port before it starts.
 func launchAt(t *testing.T, port int, args, env []string) *server {
 	t.Helper()
-	bin := serverBinary(t)
-	full := append([]string{"serve"}, args...)
-	full = append(full, "--host", "127.0.0.1", "--port", strconv.Itoa(port))
-	s := &server{
-		name: t.Name(), port: port, base: "http://127.0.0.1:" + strconv.Itoa(port),
-		stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
-	}
-	s.cmd = exec.Command(bin, full...)
-	s.cmd.Env = serverEnv(env)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	s.cmd.SysProcAttr = childProcAttr()
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start %s %v: %v", bin, full, err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(func() {
-		if strings.Contains(s.output(), "WARNING: DATA RACE") {
-			t.Errorf("the server reported a data race")
-		}
-		if t.Failed() {
-			t.Logf("output of server %v (port %d):\n%s", full, port, s.output())
-		}
-		suite.reaper.stop(s)
-	})
-	return s
+	return launchOn(t, serverBinary(t), port, args, env)
 }
 
 // startOIDC runs a real OpenID Connect provider in-process, with the
