@@ -135,6 +135,10 @@ type Store interface {
 	// ApprovePendingDevice attaches a session to the unexpired, unapproved
 	// pending login with that provider and user code. ErrNotFound otherwise.
 	ApprovePendingDevice(ctx context.Context, provider, userCode string, sessionID uuid.UUID, now time.Time) error
+	// FindPendingDevice returns the unexpired, unapproved pending login with
+	// that provider and user code, so that a mistyped code is turned away
+	// before anything is written. ErrNotFound otherwise.
+	FindPendingDevice(ctx context.Context, provider, userCode string, now time.Time) (PendingDevice, error)
 	// TakePendingDevice returns the pending login with that device-code hash.
 	// If it has been approved it is deleted in the same statement, so a device
 	// code yields tokens exactly once. ErrNotFound if missing or expired.

@@ -428,6 +428,12 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 			return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
 		}
 	}
+	// Turn a mistyped user code away before a session is opened for it.
+	if _, err := h.Sessions.FindPendingDevice(ctx, p.Name, userCode, h.Now().UTC()); errors.Is(err, storeerr.ErrNotFound) {
+		return h.wrongUserCode(c, p, st, id, uuid.Nil)
+	} else if err != nil {
+		return fmt.Errorf("find pending device login: %w", err)
+	}
 	t, err := h.completeLogin(ctx, p.Name, id, nil)
 	if err != nil {
 		var he *httperr.Error
@@ -451,14 +457,19 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 	return page(c, http.StatusOK, successPage, pageData{Message: msg, Interval: devicePollInterval})
 }
 
-// wrongUserCode undoes the session opened for a user code that matched no
-// pending login and lets the person try again, a few times, without another
-// trip to the identity provider.
+// wrongUserCode turns away a user code that matches no pending login
+// (revoking the session, if one was opened in a race with the code's
+// expiry) and lets the person try again, a few times, without another trip
+// to the identity provider.
 func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthState, id string, session uuid.UUID) error {
 	ctx := c.Request().Context()
 	now := h.Now().UTC()
-	if err := h.Sessions.RevokeSession(ctx, session, "device user code matched no pending login", now); err != nil {
-		return fmt.Errorf("revoke unused session: %w", err)
+	// A session exists only if the code expired between the check and the
+	// approval; it must not outlive this request.
+	if session != uuid.Nil {
+		if err := h.Sessions.RevokeSession(ctx, session, "device user code matched no pending login", now); err != nil {
+			return fmt.Errorf("revoke unused session: %w", err)
+		}
 	}
 	tries := extraInt(st, extraTries) + 1
 	h.Logger.InfoContext(ctx, "device login: wrong user code", "provider", p.Name, "tries", tries)

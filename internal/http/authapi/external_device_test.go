@@ -167,14 +167,14 @@ func TestDeviceWrongUserCode(t *testing.T) {
 	if tok.status != http.StatusOK {
 		t.Fatalf("poll: %d %s", tok.status, tok.body)
 	}
-	// The session opened for the wrong code was revoked: bob has one
-	// active session.
+	// The wrong code opened no session at all: bob has exactly one.
 	pid, err := uuid.Parse(tok.json(t)["principal"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := e.store.CountActiveSessions(context.Background(), pid, time.Now()); err != nil || n != 1 {
-		t.Fatalf("active sessions %d, %v", n, err)
+	all, err := e.store.ListSessions(context.Background(), pid)
+	if err != nil || len(all) != 1 || all[0].RevokedAt != nil {
+		t.Fatalf("sessions %+v, %v: want one, live", all, err)
 	}
 }
 

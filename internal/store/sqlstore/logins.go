@@ -70,6 +70,19 @@ func (s *Store) ApprovePendingDevice(ctx context.Context, provider, userCode str
 	return nil
 }
 
+// FindPendingDevice implements sessions.Store.
+func (s *Store) FindPendingDevice(ctx context.Context, provider, userCode string, now time.Time) (_ sessions.PendingDevice, err error) {
+	ctx, end := s.op(ctx, "FindPendingDevice")
+	defer end(&err)
+	p, err := scanPending(s.db.QueryRow(ctx, `SELECT `+pendingCols+` FROM pending_devices
+		WHERE provider = $1 AND user_code = $2 AND session_id IS NULL AND expires_at > $3`,
+		provider, userCode, ts(now)))
+	if err != nil {
+		return sessions.PendingDevice{}, fmt.Errorf("find pending device login: %w", err)
+	}
+	return p, nil
+}
+
 // TakePendingDevice implements sessions.Store. The row is locked as it is
 // read, so of several concurrent takers of an approved login the first
 // deletes it and the others, waking on the deleted row, find nothing.

@@ -55,8 +55,24 @@ func testPendingDevices(t *testing.T, st store.Store) {
 	} {
 		isErr(t, st.ApprovePendingDevice(ctx, tc.provider, tc.code, tc.session, at(tc.now)), storeerr.ErrNotFound, "approve: "+tc.name)
 	}
+	found, err := st.FindPendingDevice(ctx, "toy", "ABCD-EFGH", at(time.Minute))
+	ok(t, err, "find by user code")
+	equal(t, found.ID, d.ID, "found id")
+	for _, tc := range []struct {
+		name, provider, code string
+		now                  time.Duration
+	}{
+		{"wrong user code", "toy", "ZZZZ-ZZZZ", time.Minute},
+		{"wrong provider", "other", "ABCD-EFGH", time.Minute},
+		{"exactly at expiry", "toy", "ABCD-EFGH", 15 * time.Minute},
+	} {
+		_, err := st.FindPendingDevice(ctx, tc.provider, tc.code, at(tc.now))
+		isErr(t, err, storeerr.ErrNotFound, "find: "+tc.name)
+	}
 	ok(t, st.ApprovePendingDevice(ctx, "toy", "ABCD-EFGH", s.ID, at(time.Minute)), "approve")
 	isErr(t, st.ApprovePendingDevice(ctx, "toy", "ABCD-EFGH", s.ID, at(time.Minute)), storeerr.ErrNotFound, "approve twice")
+	_, err = st.FindPendingDevice(ctx, "toy", "ABCD-EFGH", at(time.Minute))
+	isErr(t, err, storeerr.ErrNotFound, "an approved login is no longer found by user code")
 
 	got, err = st.TakePendingDevice(ctx, "toy", d.DeviceCodeHash, at(2*time.Minute))
 	ok(t, err, "take approved")
