@@ -19,7 +19,7 @@ type fixture struct {
 	now time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.DefaultOptions())
 	if err != nil {
@@ -31,7 +31,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) principal(t *testing.T, name string, roles ...string) identity.Principal {
+func (f *fixture) principal(t testing.TB, name string, roles ...string) identity.Principal {
 	t.Helper()
 	p, _, err := f.st.LoginIdentity(context.Background(), "toy", name, roles, f.now)
 	if err != nil {
