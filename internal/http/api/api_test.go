@@ -238,3 +238,32 @@ func TestClientOlderThanInternalMode(t *testing.T) {
 		}
 	}
 }
+
+func TestCORS(t *testing.T) {
+	s := New(Deps{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Resolver: &authn.Resolver{SingleUserKey: "k3y"},
+		Surfaces: []Registrar{surface{}}, AllowOrigins: []string{"https://app.example"},
+	})
+	pre := httptest.NewRequest(http.MethodOptions, "/api/v1/change", nil)
+	pre.Header.Set("Origin", "https://app.example")
+	pre.Header.Set("Access-Control-Request-Method", "POST")
+	pre.Header.Set("Access-Control-Request-Headers", "authorization, x-csrf")
+	rec := do(t, s, pre)
+	h := rec.Header()
+	if rec.Code != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		h.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "x-csrf") {
+		t.Fatalf("preflight: %d %v", rec.Code, h)
+	}
+	other := httptest.NewRequest(http.MethodGet, "/api/v1/", nil)
+	other.Header.Set("Origin", "https://evil.example")
+	if got := do(t, s, other).Header().Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("unlisted origin allowed: %q", got)
+	}
+	// Without allow_origins no CORS headers are sent at all.
+	plain := newServer(t, nil)
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/", nil)
+	req.Header.Set("Origin", "https://app.example")
+	if got := do(t, plain, req).Header().Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("CORS without allow_origins: %q", got)
+	}
+}

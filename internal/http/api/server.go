@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/labstack/echo/otelecho"
 
 	"github.com/tiledgo/server/internal/authn"
@@ -52,6 +53,9 @@ type Deps struct {
 	ReadinessTimeout time.Duration
 	// Tracing adds an OpenTelemetry span to every request.
 	Tracing bool
+	// AllowOrigins lists the browser origins allowed to call the API with
+	// credentials (Tiled's allow_origins); none means same-origin only.
+	AllowOrigins []string
 }
 
 // Server is the HTTP surface of one replica.
@@ -73,7 +77,18 @@ func New(d Deps) *Server {
 	if d.Tracing {
 		e.Use(otelecho.Middleware("tiled-server", otelecho.WithSkipper(isProbe)))
 	}
-	e.Use(s.accessLog, csrf, s.authenticate)
+	e.Use(s.accessLog)
+	if len(d.AllowOrigins) > 0 {
+		// As Tiled's CORSMiddleware: credentials allowed, so origins are
+		// listed exactly (never "*"); the request id is readable by scripts.
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:     d.AllowOrigins,
+			AllowCredentials: true,
+			AllowMethods:     []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete},
+			ExposeHeaders:    []string{requestIDHeader},
+		}))
+	}
+	e.Use(csrf, s.authenticate)
 	s.routes()
 	return s
 }
