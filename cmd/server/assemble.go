@@ -67,7 +67,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	deps := api.Deps{
 		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(),
 		Tracing: telemetry.Enabled(getenvOS), ReadinessTimeout: cfg.Server.ReadinessTimeout,
-		AllowOrigins: cfg.AllowOrigins,
+		AllowOrigins: cfg.AllowOrigins, RootPath: cfg.Uvicorn.RootPath,
 	}
 	policy := access.Policy(access.AllowAll{})
 	auth := &cfg.Authentication

@@ -53,6 +53,9 @@ type Deps struct {
 	ReadinessTimeout time.Duration
 	// Tracing adds an OpenTelemetry span to every request.
 	Tracing bool
+	// RootPath is the prefix a reverse proxy strips (uvicorn's root_path):
+	// routes stay where they are, links the server hands out include it.
+	RootPath string
 	// AllowOrigins lists the browser origins allowed to call the API with
 	// credentials (Tiled's allow_origins); none means same-origin only.
 	AllowOrigins []string
@@ -74,6 +77,15 @@ func New(d Deps) *Server {
 	// Echo's default binder is not used; handlers parse what they accept and
 	// answer 422 in Tiled's shape themselves.
 	e.Pre(s.recoverPanics, s.requestID)
+	if d.RootPath != "" && d.RootPath != "/" {
+		e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				r := c.Request()
+				c.SetRequest(r.WithContext(links.WithRootPath(r.Context(), d.RootPath)))
+				return next(c)
+			}
+		})
+	}
 	if d.Tracing {
 		e.Use(otelecho.Middleware("tiled-server", otelecho.WithSkipper(isProbe)))
 	}

@@ -3,6 +3,7 @@
 package links
 
 import (
+	"context"
 	"net/http"
 	"strings"
 )
@@ -10,9 +11,18 @@ import (
 // APIPrefix is where the Tiled API is mounted.
 const APIPrefix = "/api/v1"
 
-// Base returns scheme://host of the request as the client addressed it.
-// X-Forwarded-Proto is honoured so that a server behind a TLS-terminating
-// load balancer hands out https links; the Host header is used as given.
+type rootPathKey struct{}
+
+// WithRootPath records the path prefix a proxy strips before requests reach
+// this server (uvicorn's root_path), so that links include it.
+func WithRootPath(ctx context.Context, prefix string) context.Context {
+	return context.WithValue(ctx, rootPathKey{}, "/"+strings.Trim(prefix, "/"))
+}
+
+// Base returns scheme://host[/root_path] of the request as the client
+// addressed it. X-Forwarded-Proto is honoured so that a server behind a
+// TLS-terminating load balancer hands out https links; the Host header is
+// used as given.
 func Base(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
@@ -21,7 +31,11 @@ func Base(r *http.Request) string {
 	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
 		scheme = p
 	}
-	return scheme + "://" + r.Host
+	root, _ := r.Context().Value(rootPathKey{}).(string)
+	if root == "/" {
+		root = ""
+	}
+	return scheme + "://" + r.Host + root
 }
 
 // API returns the absolute URL of the API root, without a trailing slash.
