@@ -41,9 +41,9 @@ test-short: ## Run the fast unit tests only
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@for pkg in $$($(GO) list $(TAGS) ./...); do \
+	  for f in $$($(GO) test $(TAGS) -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
 
@@ -54,7 +54,7 @@ lint: ## gofmt and go vet
 
 .PHONY: bench
 bench: ## Run the Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 .PHONY: migrate
 migrate: build ## Apply migrations to DATABASE_URI (e.g. make migrate DATABASE_URI=postgresql://...)
