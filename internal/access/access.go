@@ -45,7 +45,7 @@ func (AllowAll) Visible(*authn.Caller, Node) bool { return true }
 
 // AllowedScopes implements Policy.
 func (AllowAll) AllowedScopes(*authn.Caller, Node) identity.ScopeSet {
-	return identity.NewScopeSet(identity.AllScopes...)
+	return identity.NewScopeSet(identity.AllScopes()...)
 }
 
 // idFor returns the caller's id for the policy's provider: the identity id

@@ -53,13 +53,13 @@ func (p *Simple) Visible(c *authn.Caller, n Node) bool {
 func (p *Simple) AllowedScopes(c *authn.Caller, _ Node) identity.ScopeSet {
 	switch {
 	case c != nil && c.Kind == authn.SingleUser:
-		return identity.NewScopeSet(identity.AllScopes...)
+		return identity.NewScopeSet(identity.AllScopes()...)
 	case !isPrincipal(c):
 		return authn.PublicScopes()
 	case p.Admins[idFor(c, p.Provider)]:
-		return identity.NewScopeSet(identity.AllScopes...)
+		return identity.NewScopeSet(identity.AllScopes()...)
 	case p.Scopes == nil:
-		return identity.NewScopeSet(identity.AllScopes...)
+		return identity.NewScopeSet(identity.AllScopes()...)
 	default:
 		return p.Scopes
 	}

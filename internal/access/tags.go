@@ -104,7 +104,7 @@ func (p *Tags) Visible(c *authn.Caller, n Node) bool {
 func (p *Tags) AllowedScopes(c *authn.Caller, n Node) identity.ScopeSet {
 	all := p.Scopes
 	if all == nil {
-		all = identity.NewScopeSet(identity.AllScopes...)
+		all = identity.NewScopeSet(identity.AllScopes()...)
 	}
 	if p.isAdmin(c) || len(n.AccessBlob) == 0 {
 		return all

@@ -37,7 +37,7 @@ func (c Credentials) Empty() bool { return c.APIKey == "" && c.Bearer == "" }
 
 // errBadScheme is Tiled's answer to an Authorization header with a scheme
 // other than Bearer or Apikey. The trailing space is Tiled's own.
-var errBadScheme = "Authorization header must include the authorization type " +
+const errBadScheme = "Authorization header must include the authorization type " +
 	"followed by a space and then the secret, as in 'Bearer SECRET' or 'Apikey SECRET'. "
 
 // Extract reads the credentials of r. The API key is taken from the query,

@@ -54,7 +54,7 @@ type Resolver struct {
 }
 
 // SingleUserScopes are what the single-user key grants (Tiled's SINGLE_USER_SCOPES: all).
-func SingleUserScopes() identity.ScopeSet { return identity.NewScopeSet(identity.AllScopes...) }
+func SingleUserScopes() identity.ScopeSet { return identity.NewScopeSet(identity.AllScopes()...) }
 
 // PublicScopes are what anonymous callers get on a public server.
 func PublicScopes() identity.ScopeSet {

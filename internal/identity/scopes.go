@@ -30,12 +30,15 @@ const (
 	ScopeInherit Scope = "inherit"
 )
 
-// AllScopes lists every scope a principal can hold.
-var AllScopes = []Scope{
-	ScopeReadMetadata, ScopeReadData, ScopeWriteMetadata, ScopeWriteData,
-	ScopeDeleteRevision, ScopeDeleteNode, ScopeCreateNode, ScopeRegister, ScopeMetrics,
-	ScopeCreateAPIKeys, ScopeRevokeAPIKeys, ScopeAdminAPIKeys,
-	ScopeReadPrincipals, ScopeWritePrincipals, ScopeReadWebhooks, ScopeWriteWebhooks,
+// AllScopes lists every scope a principal can hold (a fresh slice each call,
+// so no caller can change what another sees).
+func AllScopes() []Scope {
+	return []Scope{
+		ScopeReadMetadata, ScopeReadData, ScopeWriteMetadata, ScopeWriteData,
+		ScopeDeleteRevision, ScopeDeleteNode, ScopeCreateNode, ScopeRegister, ScopeMetrics,
+		ScopeCreateAPIKeys, ScopeRevokeAPIKeys, ScopeAdminAPIKeys,
+		ScopeReadPrincipals, ScopeWritePrincipals, ScopeReadWebhooks, ScopeWriteWebhooks,
+	}
 }
 
 // Role names as Tiled seeds them.
@@ -127,5 +130,5 @@ func ScopesOfRoles(roles []Role) ScopeSet {
 
 // IsKnownScope reports whether sc is one of Tiled's scopes (or "inherit").
 func IsKnownScope(sc Scope) bool {
-	return sc == ScopeInherit || slices.Contains(AllScopes, sc)
+	return sc == ScopeInherit || slices.Contains(AllScopes(), sc)
 }

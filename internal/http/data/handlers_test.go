@@ -37,7 +37,7 @@ func (p fakePolicy) AllowedScopes(_ *authn.Caller, n access.Node) identity.Scope
 	if s, ok := p.scopes[strings.Join(n.Path, "/")]; ok {
 		return s
 	}
-	return identity.NewScopeSet(identity.AllScopes...)
+	return identity.NewScopeSet(identity.AllScopes()...)
 }
 
 type server struct {
