@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestMultiNoSecretInLogs runs the flows that handle secrets (password
+// login, refresh, API key creation and use in header, query and cookie,
+// revocation) at debug level, in text and in JSON, and then searches the
+// whole server output for every secret it saw: none may appear.
+func TestMultiNoSecretInLogs(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			cfg := muConfig(newBackend(t, "sqlite"))
+			cfg["server"] = map[string]any{"log_format": format, "log_level": "debug"}
+			s := startMU(t, cfg)
+			c := jarClient(t, s)
+
+			secrets := map[string]string{"password": muPasswords["alice"], "secret key": muSecretKey}
+			wrong := c.login(provToy, "alice", "not-the-password-"+format)
+			if wrong.Status != http.StatusUnauthorized {
+				t.Fatalf("wrong password: %s", wrong)
+			}
+			secrets["wrong password"] = "not-the-password-" + format
+			tp := mustLogin(t, c, "alice")
+			secrets["access token"], secrets["refresh token"] = tp.Access, tp.Refresh
+			next := mustRefresh(t, c, tp.Refresh)
+			secrets["rotated refresh token"] = next.Refresh
+
+			created := c.postJSON("/api/v1/auth/apikey", bearer(next.Access), map[string]any{"scopes": []string{"read:metadata"}})
+			key, _ := object(t, created)["secret"].(string)
+			if created.Status != http.StatusOK || key == "" {
+				t.Fatalf("create key: %s", created)
+			}
+			secrets["API key"] = key
+			for _, r := range []reply{
+				c.get("/api/v1/metadata/", hdr("Authorization", "Apikey "+key)),
+				c.get("/api/v1/metadata/?api_key="+key, nil), // sets the cookie
+				c.get("/api/v1/metadata/", nil),              // by cookie
+				c.get("/api/v1/auth/apikey?api_key="+key, nil),
+			} {
+				if r.Status != http.StatusOK {
+					t.Fatalf("using the key: %s", r)
+				}
+			}
+			// A client without the API-key cookie: with it, CSRF rules apply
+			// and the cookie (an API key) would outrank the bearer token.
+			fresh := jarClient(t, s)
+			if r := fresh.postJSON("/api/v1/auth/session/revoke", nil, map[string]string{"refresh_token": next.Refresh}); r.Status != http.StatusNoContent {
+				t.Fatalf("revoke: %s", r)
+			}
+			if r := fresh.get("/api/v1/metadata/", bearer(next.Access)); r.Status != http.StatusUnauthorized {
+				t.Fatalf("revoked token: %s", r)
+			}
+
+			s.stopAndWait(t)
+			out := s.output()
+			if !strings.Contains(out, "level=DEBUG") && !strings.Contains(out, `"level":"DEBUG"`) {
+				t.Fatalf("the server did not log at debug level; the check would prove little:\n%s", out)
+			}
+			for what, secret := range secrets {
+				if strings.Contains(out, secret) {
+					t.Errorf("the %s appears in the server output", what)
+				}
+			}
+		})
+	}
+}
