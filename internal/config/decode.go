@@ -39,7 +39,10 @@ var sections = map[string]section{
 	}},
 	"server": {decode: (*decoder).server},
 
-	// Python-only or not implemented here: checked, then ignored.
+	// Keys Tiled accepts that configure its Python internals, or features
+	// this server does not offer: type-checked, then listed in Config.Ignored
+	// so that start-up warns about each (a deliberate rule, documented in
+	// docs/configuration.md).
 	"media_types":                     {ignored: true, decode: (*decoder).mediaTypes},
 	"routers":                         {ignored: true, decode: checkWith(checkStrList)},
 	"expose_raw_assets":               {ignored: true, decode: checkWith(checkBool)},
