@@ -1,7 +1,7 @@
-# Build with cgo so the PAM authenticator is available; the runtime image
-# carries only libpam and CA certificates.
+# Build with cgo so the PAM authenticator is available (libpam is loaded at
+# run time, so no headers are needed); the runtime image carries only libpam
+# and CA certificates.
 FROM golang:1.26-bookworm AS build
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends libpam0g-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -97,6 +97,13 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 			return nil, err
 		}
 	}
+	// Providers first: a provider this binary or host cannot serve (PAM
+	// without libpam) is a configuration error, reported before any
+	// database is touched.
+	providers, err := buildProviders(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
@@ -146,10 +153,6 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		},
 	}
 	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger}
-	providers, err := buildProviders(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
 		LoginLimit: authapi.LoginLimit{MaxFailures: loginMaxFailures, Window: loginWindow},

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tiledgo/server/internal/access"
+	"github.com/tiledgo/server/internal/authenticator/pam"
 	"github.com/tiledgo/server/internal/config"
 )
 
@@ -38,6 +39,15 @@ func checkConfigCmd(args []string, stdout, stderr io.Writer, getenv env) error {
 		}
 		if _, err := access.FromConfig(ac.Policy, ac.Args, access.Options{BaseDir: base}); err != nil {
 			problems = append(problems, err.Error())
+		}
+	}
+	for _, p := range cfg.Authentication.Providers {
+		if p.Kind != config.KindPAM {
+			continue
+		}
+		// A binary that cannot load libpam here would refuse to start.
+		if err := pam.Available(); err != nil {
+			problems = append(problems, fmt.Sprintf("authentication.providers[%s]: %v", p.Name, err))
 		}
 	}
 	if len(problems) > 0 {

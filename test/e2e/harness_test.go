@@ -7,7 +7,11 @@
 //
 // E2E_SERVER_BIN=path runs the suite against a binary built elsewhere
 // instead of building ./cmd/server (the version checks then fail unless it
-// was linked with the values in buildVersion and buildCommit).
+// was linked with the values in buildVersion and buildCommit), and
+// E2E_BUILD_TAGS=tags builds it with those tags (.ci/run runs the suite once
+// more with E2E_BUILD_TAGS=nopam, so that a binary without PAM is tested).
+// The suite asks the binary (`server version`) whether it can use PAM on
+// this host and tests PAM logins, or PAM's refusal at start, accordingly.
 package e2e
 
 import (
@@ -52,7 +56,10 @@ type harness struct {
 	root     string // module root
 	bin      string // built server binary
 	buildErr error  // why the binary could not be built, reported by every test
-	reaper   reaper
+	// noPAM is why the binary cannot use PAM on this host ("" if it can),
+	// as `server version` says it.
+	noPAM  string
+	reaper reaper
 }
 
 func TestMain(m *testing.M) {
@@ -72,6 +79,9 @@ func runMain(m *testing.M) int {
 		h.bin = bin
 	} else if h.buildErr == nil {
 		h.bin, h.buildErr = buildServer(h.root, dir)
+	}
+	if h.buildErr == nil {
+		h.noPAM, h.buildErr = pamSupport(h.bin)
 	}
 	if h.buildErr != nil {
 		fmt.Fprintln(os.Stderr, "e2e: cannot build the server; every test that needs it fails:\n", h.buildErr)
@@ -112,9 +122,8 @@ func buildServer(root, dir string) (string, error) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	// As the Makefile does: without libpam's headers, build without PAM.
-	if _, err := os.Stat("/usr/include/security/pam_appl.h"); err != nil {
-		args = append(args, "-tags", "nopam")
+	if tags := os.Getenv("E2E_BUILD_TAGS"); tags != "" {
+		args = append(args, "-tags", tags)
 	}
 	args = append(args, "./cmd/server")
 	goTool, err := exec.LookPath("go")
@@ -127,6 +136,26 @@ func buildServer(root, dir string) (string, error) {
 		return "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return bin, nil
+}
+
+// pamSupport asks the binary whether it can use PAM here: "" if it can,
+// else its reason (the line `server version` prints after "pam: ").
+func pamSupport(bin string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s version: %w", bin, err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "pam: "); ok {
+			if v == "available" {
+				return "", nil
+			}
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%s version does not say whether PAM is available:\n%s", bin, out)
 }
 
 // serverBinary returns the server binary or fails the test with the build error.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,10 @@ func TestMultiLogin(t *testing.T) {
 		})
 		t.Run("pam", func(t *testing.T) {
 			t.Parallel()
+			if suite.noPAM != "" {
+				checkPAMRefused(t, db)
+				return
+			}
 			pam.require(t)
 			c := s.client(t)
 			tp := checkLoginTokens(t, c.login(provPAM, pam.user, pam.password), provPAM, pam.user)
@@ -545,6 +550,26 @@ func hiddenField(t *testing.T, r reply, re *regexp.Regexp) string {
 	return html.UnescapeString(string(m[1]))
 }
 
+// checkPAMRefused: a binary that cannot use PAM on this host refuses a pam
+// provider at start and in check-config, with the reason and exit status 1,
+// rather than failing at the first login.
+func checkPAMRefused(t *testing.T, db backend) {
+	cfg := muConfig(newBackend(t, db.name)) // not the database the other server holds
+	addProvider(cfg, map[string]any{"provider": provPAM, "authenticator": "tiled.authenticators:PAMAuthenticator",
+		"args": map[string]any{"service": "login"}})
+	path := writeConfig(t, cfg)
+	want := "authentication.providers[" + provPAM + "]: " + suite.noPAM
+	for _, args := range [][]string{
+		{"serve", "config", path, "--host", "127.0.0.1", "--port", strconv.Itoa(freePort(t))},
+		{"check-config", path},
+	} {
+		code, stdout, stderr := runCLI(t, muEnv(), args...)
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("server %s: exit %d, want 1 with %q on stderr; stdout:\n%s\nstderr:\n%s", args[0], code, want, stdout, stderr)
+		}
+	}
+}
+
 // pamAccount is a local account and a dedicated PAM service for it, made
 // for the test (root only) and removed when it ends.
 type pamAccount struct {
@@ -566,6 +591,9 @@ func (p pamAccount) require(t *testing.T) {
 
 func newPAMAccount(t *testing.T) pamAccount {
 	t.Helper()
+	if suite.noPAM != "" {
+		return pamAccount{skip: "this binary cannot use PAM here: " + suite.noPAM}
+	}
 	var missing []string
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (to create an account and an /etc/pam.d file)")

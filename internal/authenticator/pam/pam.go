@@ -58,10 +58,15 @@
 // module costs a bounded number of goroutines and OS threads rather than one
 // more per login attempt.
 //
-// Without cgo (CGO_ENABLED=0) or on systems other than Linux the package
-// still builds, but New fails with a message saying PAM is unavailable, so a
-// configuration naming a PAM provider is rejected at start rather than at the
-// first login.
+// # Building and loading libpam
+//
+// libpam is opened at run time (dlopen of libpam.so.0) when the first PAM
+// provider is built, not linked at build time, so building needs a C compiler
+// but no libpam headers, and `go build ./cmd/server` works on any machine.
+// Where the library cannot be loaded, where the binary was built without cgo
+// (CGO_ENABLED=0) or with the opt-out tag nopam, or on systems other than
+// Linux, New fails with a message saying why, so a configuration naming a PAM
+// provider is rejected at start rather than at the first login.
 package pam
 
 import (
@@ -128,6 +133,10 @@ type Authenticator struct {
 
 // Authenticator implements authenticator.Password.
 var _ authenticator.Password = (*Authenticator)(nil)
+
+// Available reports whether this binary can use PAM on this host: nil, or
+// an authenticator.ErrUnavailable saying why not.
+func Available() error { return available() }
 
 // New checks cfg and builds an Authenticator. In a build without PAM support
 // it returns an error saying so, whatever cfg holds.
@@ -221,6 +230,16 @@ func checkInput(username, password string) error {
 	}
 	return nil
 }
+
+// unavailableError says why this build has no PAM; it is an
+// authenticator.ErrUnavailable for errors.Is but reads as its own sentence.
+type unavailableError struct{ reason string }
+
+func (e unavailableError) Error() string {
+	return "PAM authentication is unavailable: " + e.reason
+}
+
+func (unavailableError) Unwrap() error { return authenticator.ErrUnavailable }
 
 type result struct {
 	id  string

@@ -439,3 +439,25 @@ func TestAbandonedLoginFinishes(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadFailure: where libpam cannot be loaded, or a library is not
+// libpam, PAM is unavailable with the reason, and an earlier successful load
+// keeps working.
+func TestLoadFailure(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Fatalf("Available() = %v on a host with %s", err, libraryName)
+	}
+	for _, tc := range []struct{ lib, want string }{
+		{"libtiled-no-such-library.so.0", "libtiled-no-such-library.so.0 could not be loaded"},
+		{"libm.so.6", "symbol pam_start not found"},
+	} {
+		err := load(tc.lib)
+		if !errors.Is(err, authenticator.ErrUnavailable) || !strings.Contains(err.Error(), tc.want) ||
+			!strings.HasPrefix(err.Error(), "PAM authentication is unavailable: ") {
+			t.Errorf("load(%q) = %v; want ErrUnavailable mentioning %q", tc.lib, err, tc.want)
+		}
+	}
+	if err := load(libraryName); err != nil {
+		t.Fatalf("load(%q) after failures = %v", libraryName, err)
+	}
+}

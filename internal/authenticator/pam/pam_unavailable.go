@@ -2,25 +2,11 @@
 
 package pam
 
-import (
-	"runtime"
-
-	"github.com/tiledgo/server/internal/authenticator"
-)
-
-// unavailableError says why this build has no PAM; it is an
-// authenticator.ErrUnavailable for errors.Is but reads as its own sentence.
-type unavailableError struct{ reason string }
-
-func (e unavailableError) Error() string {
-	return "PAM authentication is unavailable: " + e.reason
-}
-
-func (unavailableError) Unwrap() error { return authenticator.ErrUnavailable }
+import "runtime"
 
 // noPAMReason is what a nopam build says.
-const noPAMReason = "this binary was built without PAM support (-tags nopam: libpam's headers were missing); " +
-	"install libpam0g-dev and rebuild, or use another authenticator"
+const noPAMReason = "this binary was built without PAM support (-tags nopam); " +
+	"rebuild without that tag, or use another authenticator"
 
 // available explains why this build cannot call libpam.
 func available() error {
@@ -30,7 +16,7 @@ func available() error {
 	if runtime.GOOS != "linux" {
 		return unavailableError{reason: "this server supports PAM on Linux only and this binary was built for " + runtime.GOOS + "; use another authenticator"}
 	}
-	return unavailableError{reason: "this binary was built without cgo (CGO_ENABLED=0); rebuild with cgo and libpam, or use another authenticator"}
+	return unavailableError{reason: "this binary was built without cgo (CGO_ENABLED=0); rebuild with cgo, or use another authenticator"}
 }
 
 // transact is never reached, since New fails; it answers like New for an

@@ -21,7 +21,7 @@ func TestNewUnavailable(t *testing.T) {
 		if !errors.Is(err, authenticator.ErrUnavailable) {
 			t.Errorf("New error %q is not authenticator.ErrUnavailable", err)
 		}
-		want := "PAM authentication is unavailable: this binary was built without cgo (CGO_ENABLED=0); rebuild with cgo and libpam, or use another authenticator"
+		want := "PAM authentication is unavailable: this binary was built without cgo (CGO_ENABLED=0); rebuild with cgo, or use another authenticator"
 		switch {
 		case builtWithoutPAM:
 			want = "PAM authentication is unavailable: " + noPAMReason

@@ -2,7 +2,7 @@
 
 package pam
 
-// builtWithoutPAM is true in builds tagged nopam: the Makefile sets the tag
-// where libpam's headers are missing, so the rest still builds with cgo
-// (the race detector needs it) and PAM says plainly why it is absent.
+// builtWithoutPAM is true in builds tagged nopam, an opt-out for builds that
+// must not load libpam at run time (a fully static binary, say); a pam
+// provider is then refused at start with a message saying why.
 const builtWithoutPAM = true
