@@ -152,6 +152,14 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 			MaxSessions: sessions.DefaultConfig().MaxSessions,
 		},
 	}
+	confirmations := &sessions.ConfirmBatcher{Store: st, Logger: logger}
+	mgr.Confirmations = confirmations
+	confirmCtx, stopConfirm := context.WithCancel(context.WithoutCancel(ctx))
+	confirmDone := make(chan struct{})
+	go func() { defer close(confirmDone); confirmations.Run(confirmCtx) }()
+	// Before the store closes (closers run in reverse): the last batch is
+	// written on the way out.
+	a.closers = append(a.closers, func() { stopConfirm(); <-confirmDone })
 	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
@@ -258,6 +266,7 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 	opts := store.DefaultOptions()
 	opts.URI = cfg.Database.URI.Reveal()
 	opts.PoolSize, opts.MaxOverflow = cfg.Database.PoolSize, cfg.Database.MaxOverflow
+	opts.StatementTimeout = cfg.Server.DatabaseTimeout
 	// The schema is checked (and, with init_if_not_exists, migrated) by the
 	// caller, again and again until the database answers: a replica started
 	// during a database outage comes up not ready instead of crash-looping.

@@ -367,7 +367,7 @@ var (
 func (d *decoder) server(c *Config, n *yaml.Node, path string) {
 	f, ok := d.object(n, path, []string{
 		"refresh_grace_period", "log_format", "log_level", "scalable",
-		"shutdown_drain_delay", "shutdown_timeout", "readiness_timeout",
+		"shutdown_drain_delay", "shutdown_timeout", "readiness_timeout", "database_timeout",
 	})
 	if !ok {
 		return
@@ -380,6 +380,7 @@ func (d *decoder) server(c *Config, n *yaml.Node, path string) {
 	d.setDuration(f, "shutdown_drain_delay", true, &s.ShutdownDrainDelay)
 	d.setDuration(f, "shutdown_timeout", false, &s.ShutdownTimeout)
 	d.setDuration(f, "readiness_timeout", false, &s.ReadinessTimeout)
+	d.setDuration(f, "database_timeout", false, &s.DatabaseTimeout)
 }
 
 func (d *decoder) setEnum(f fields, key string, allowed []string, dst *string) {

@@ -81,4 +81,5 @@
 //	  shutdown_drain_delay: 0s    # not ready this long before the listener stops (5s behind a load balancer)
 //	  shutdown_timeout: 20s       # graceful shutdown deadline
 //	  readiness_timeout: 2s       # per dependency check behind /readyz
+//	  database_timeout: 5s        # bound on each session-database call (then 503)
 package config

@@ -189,6 +189,9 @@ type Server struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// ReadinessTimeout bounds each dependency check behind /readyz.
 	ReadinessTimeout time.Duration `yaml:"readiness_timeout"`
+	// DatabaseTimeout bounds each session-database call; past it the
+	// request answers 503 with Retry-After instead of waiting.
+	DatabaseTimeout time.Duration `yaml:"database_timeout"`
 }
 
 // Default values. Token lifetimes are Tiled's (tiled/server/settings.py);
@@ -206,6 +209,7 @@ const (
 	DefaultShutdownDrainDelay    = 0
 	DefaultShutdownTimeout       = 20 * time.Second
 	DefaultReadinessTimeout      = 2 * time.Second
+	DefaultDatabaseTimeout       = 5 * time.Second
 	// TreeCatalog is what Tiled's tree alias "catalog" stands for.
 	TreeCatalog = "tiled.catalog:from_uri"
 )
@@ -234,6 +238,7 @@ func Default() *Config {
 			ShutdownDrainDelay: DefaultShutdownDrainDelay,
 			ShutdownTimeout:    DefaultShutdownTimeout,
 			ReadinessTimeout:   DefaultReadinessTimeout,
+			DatabaseTimeout:    DefaultDatabaseTimeout,
 		},
 	}
 }

@@ -61,6 +61,15 @@ type Manager struct {
 	Config     Config
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Confirmations records answered rotations off the request path (see
+	// Refresh); nil confirms each one in the request, one more round trip.
+	Confirmations Confirmer
+}
+
+// Confirmer takes note that a rotation was answered, to be written with
+// Store.ConfirmRotations later (ConfirmBatcher).
+type Confirmer interface {
+	Confirm(RotationRef)
 }
 
 // now is the clock at the stores' precision (microseconds), so that a
@@ -115,6 +124,20 @@ func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[str
 // winner got (re-derived, never stored), so every caller ends on the same
 // session. A genuine old token presented after the window is a replay:
 // the session is revoked and every holder must log in again.
+//
+// A rotation stays pending until this server has the database's answer and
+// has minted the tokens; only then is it confirmed (off the request path).
+// While it is pending, the previous token is handed the current one however
+// late it comes, because nobody may have received the new token: the request
+// may have answered an error (503 after the statement bound) while its
+// statement was still in flight and committed when the database came back,
+// or committed and lost its answer. Taking that client's retry for reuse
+// would revoke the session of a client that did nothing wrong. Measuring the
+// grace window on the database's clock would fix only the first of those two
+// cases, and a longer window only outages shorter than it. The cost is that
+// a stolen previous token of an unconfirmed rotation is exchanged too; the
+// thief and the client then hold the same token, and whichever refreshes
+// second is caught as reuse, which revokes the session, as before.
 func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 	rt, err := tokens.ParseRefresh(token)
 	if err != nil {
@@ -128,7 +151,11 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 	})
 	switch {
 	case err == nil:
-		return m.issueFor(ctx, s, next, now)
+		t, err := m.issueFor(ctx, s, next, now)
+		if err == nil {
+			m.confirm(ctx, s)
+		}
+		return t, err
 	case errors.Is(err, storeerr.ErrNotFound):
 		return Tokens{}, ErrEnded
 	case !errors.Is(err, ErrStaleRefresh):
@@ -146,11 +173,15 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 		// A guess at a known session id proves nothing: do not revoke on it.
 		return Tokens{}, ErrEnded
 	}
-	if rt.Generation == s.Generation-1 && s.RotatedAt != nil && now.Sub(*s.RotatedAt) <= m.Config.Grace &&
-		subtle.ConstantTimeCompare(rt.Hash(), s.PrevRefreshHash) == 1 {
+	if rt.Generation == s.Generation-1 && subtle.ConstantTimeCompare(rt.Hash(), s.PrevRefreshHash) == 1 &&
+		(s.RotationPending || s.RotatedAt != nil && now.Sub(*s.RotatedAt) <= m.Config.Grace) {
 		cur, ok := m.Keys.RefreshForHash(s.ID, s.Generation, s.RefreshHash)
 		if ok {
-			return m.issueFor(ctx, s, cur, now)
+			t, err := m.issueFor(ctx, s, cur, now)
+			if err == nil && s.RotationPending {
+				m.confirm(ctx, s)
+			}
+			return t, err
 		}
 	}
 	if rt.Generation < s.Generation {
@@ -161,6 +192,20 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 			"session", s.ID, "principal", s.PrincipalID, "presented_generation", rt.Generation, "generation", s.Generation)
 	}
 	return Tokens{}, ErrEnded
+}
+
+// confirm records that s's current refresh token has been handed out.
+func (m *Manager) confirm(ctx context.Context, s Session) {
+	ref := RotationRef{SessionID: s.ID, Generation: s.Generation}
+	if m.Confirmations != nil {
+		m.Confirmations.Confirm(ref)
+		return
+	}
+	// Failing leaves the rotation pending, which is the lenient state: the
+	// tokens are good, so the request still succeeds.
+	if err := m.Sessions.ConfirmRotations(ctx, []RotationRef{ref}); err != nil {
+		m.Logger.WarnContext(ctx, "confirm rotation", "session", s.ID, "error", err)
+	}
 }
 
 // RevokeByRefreshToken ends the session a refresh token belongs to. It needs

@@ -308,3 +308,198 @@ func TestMalformedRefresh(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshGraceEdge: the previous token is handed the current one at
+// exactly the end of the grace window, and one microsecond later it is
+// reuse, which revokes the session.
+func TestRefreshGraceEdge(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		for _, tc := range []struct {
+			name    string
+			after   time.Duration
+			revoked bool
+		}{
+			{"inside", 10*time.Second - time.Microsecond, false},
+			{"at the edge", 10 * time.Second, false},
+			{"one microsecond after", 10*time.Second + time.Microsecond, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c := cfg()
+				c.Grace = 10 * time.Second
+				e := newEnv(c)
+				ctx := context.Background()
+				t0, _ := e.m.Start(ctx, e.p, nil)
+				t1, err := e.m.Refresh(ctx, t0.RefreshToken)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.clk.Advance(tc.after)
+				late, err := e.m.Refresh(ctx, t0.RefreshToken)
+				s, _ := e.st.GetSession(ctx, t0.SessionID)
+				if tc.revoked {
+					if !errors.Is(err, sessions.ErrEnded) || s.RevokedAt == nil {
+						t.Fatalf("previous token %s after rotation: %v, revoked_at %v; want the session revoked", tc.after, err, s.RevokedAt)
+					}
+					return
+				}
+				if err != nil || late.RefreshToken != t1.RefreshToken || s.RevokedAt != nil {
+					t.Fatalf("previous token %s after rotation: %v (same token: %v), revoked_at %v; want the winner's token",
+						tc.after, err, late.RefreshToken == t1.RefreshToken, s.RevokedAt)
+				}
+			})
+		}
+	})
+}
+
+// answerLost is a store whose rotations commit but whose answer never
+// arrives: the database stalled past the statement bound, or the connection
+// dropped after the commit. The request answers an error.
+type answerLost struct {
+	sessions.Store
+	lose atomic.Bool
+}
+
+func (a *answerLost) RotateRefresh(ctx context.Context, r sessions.Rotation) (sessions.Session, error) {
+	s, err := a.Store.RotateRefresh(ctx, r)
+	if err == nil && a.lose.Load() {
+		return sessions.Session{}, errors.New("statement timed out (the commit happened anyway)")
+	}
+	return s, err
+}
+
+// TestRefreshAfterLostAnswer: a refresh that answered an error never leaves
+// its token unusable, however long the client takes to retry; once the
+// chain moves on, the old token is reuse again.
+func TestRefreshAfterLostAnswer(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		lost := &answerLost{Store: e.st}
+		e.m.Sessions = lost
+		ctx := context.Background()
+		t0, _ := e.m.Start(ctx, e.p, nil)
+
+		lost.lose.Store(true)
+		if _, err := e.m.Refresh(ctx, t0.RefreshToken); err == nil {
+			t.Fatal("the refresh whose answer was lost succeeded")
+		}
+		lost.lose.Store(false)
+		if s, _ := e.st.GetSession(ctx, t0.SessionID); s.Generation != 1 || !s.RotationPending {
+			t.Fatalf("after the lost answer: generation %d, pending %v; want the rotation committed and pending", s.Generation, s.RotationPending)
+		}
+
+		// Far past the grace window: the client's retry with the token it
+		// still holds continues the chain.
+		e.clk.Advance(time.Hour)
+		t1, err := e.m.Refresh(ctx, t0.RefreshToken)
+		if err != nil {
+			t.Fatalf("retry an hour after the lost answer: %v", err)
+		}
+		s, _ := e.st.GetSession(ctx, t0.SessionID)
+		if s.Generation != 1 || s.RotationPending || s.RevokedAt != nil {
+			t.Fatalf("after the retry: generation %d, pending %v, revoked %v; want generation 1 confirmed", s.Generation, s.RotationPending, s.RevokedAt)
+		}
+		if _, err := e.m.VerifyAccessToken(ctx, t1.AccessToken); err != nil {
+			t.Fatalf("access token of the retry: %v", err)
+		}
+
+		// The rotation is confirmed now: the old token past the window is reuse.
+		e.clk.Advance(time.Hour)
+		if _, err := e.m.Refresh(ctx, t0.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("old token after the confirmed hand-back: %v", err)
+		}
+		if _, err := e.m.Refresh(ctx, t1.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("current token after reuse detection: %v", err)
+		}
+	})
+}
+
+// TestConfirmationsBatched: with a ConfirmBatcher, rotations are pending
+// until a flush writes them; a superseded rotation is left alone.
+func TestConfirmationsBatched(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		b := &sessions.ConfirmBatcher{Store: e.st, MaxBatch: 2}
+		e.m.Confirmations = b
+		ctx := context.Background()
+		var ids []uuid.UUID
+		for range 3 {
+			tk, _ := e.m.Start(ctx, e.p, nil)
+			if _, err := e.m.Refresh(ctx, tk.RefreshToken); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, tk.SessionID)
+		}
+		for _, id := range ids {
+			if s, _ := e.st.GetSession(ctx, id); !s.RotationPending {
+				t.Fatalf("session %s confirmed before any flush", id)
+			}
+		}
+		if n := b.Flush(ctx); n != 2 {
+			t.Fatalf("first flush wrote %d, want a batch of 2", n)
+		}
+		if n := b.Flush(ctx); n != 1 {
+			t.Fatalf("second flush wrote %d, want the last one", n)
+		}
+		for _, id := range ids {
+			if s, _ := e.st.GetSession(ctx, id); s.RotationPending {
+				t.Fatalf("session %s still pending after the flushes", id)
+			}
+		}
+		if n := b.Flush(ctx); n != 0 {
+			t.Fatalf("empty flush wrote %d", n)
+		}
+	})
+}
+
+// failingConfirms fails ConfirmRotations until told otherwise.
+type failingConfirms struct {
+	sessions.Store
+	fail  atomic.Bool
+	calls atomic.Int32
+}
+
+func (f *failingConfirms) ConfirmRotations(ctx context.Context, refs []sessions.RotationRef) error {
+	f.calls.Add(1)
+	if f.fail.Load() {
+		return errors.New("database unreachable")
+	}
+	return f.Store.ConfirmRotations(ctx, refs)
+}
+
+// TestConfirmBatcherRetries: a failed flush keeps its batch for the next
+// one; beyond MaxPending the oldest are dropped (they stay pending, the
+// lenient state), and Run writes what is left when it stops.
+func TestConfirmBatcherRetries(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		fc := &failingConfirms{Store: e.st}
+		b2 := &sessions.ConfirmBatcher{Store: fc, MaxBatch: 10, MaxPending: 2, Interval: time.Hour}
+		e.m.Confirmations = b2
+		ctx := context.Background()
+		var pending []uuid.UUID
+		for range 3 {
+			tk, _ := e.m.Start(ctx, e.p, nil)
+			if _, err := e.m.Refresh(ctx, tk.RefreshToken); err != nil {
+				t.Fatal(err)
+			}
+			pending = append(pending, tk.SessionID)
+		}
+		fc.fail.Store(true)
+		if n := b2.Flush(ctx); n != 0 || fc.calls.Load() != 1 {
+			t.Fatalf("flush against a failing store wrote %d in %d calls", n, fc.calls.Load())
+		}
+		fc.fail.Store(false)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); b2.Run(runCtx) }()
+		stop()
+		<-done
+		// MaxPending 2: the oldest of the three was dropped and stays pending.
+		for i, id := range pending {
+			s, _ := e.st.GetSession(ctx, id)
+			if want := i == 0; s.RotationPending != want {
+				t.Errorf("session %d pending = %v, want %v", i, s.RotationPending, want)
+			}
+		}
+	})
+}

@@ -39,6 +39,10 @@ type Session struct {
 	LastUsedAt      time.Time
 	// State is Tiled's free-form per-session state (JSON object).
 	State map[string]any
+	// RotationPending: the last rotation has not been confirmed, so it is not
+	// known whether its new refresh token reached anyone (see
+	// Manager.Refresh). Set by RotateRefresh, cleared by ConfirmRotations.
+	RotationPending bool
 }
 
 // Active reports whether the session may still be refreshed at now.
@@ -58,6 +62,12 @@ type Rotation struct {
 	Now           time.Time
 	// NewRefreshExpiresAt slides the inactivity deadline.
 	NewRefreshExpiresAt time.Time
+}
+
+// RotationRef names one rotation: the session and the generation it made.
+type RotationRef struct {
+	SessionID  uuid.UUID
+	Generation int64
 }
 
 // Revocation is one entry of the revocation log that replicas follow to drop
@@ -120,7 +130,11 @@ type Store interface {
 	// With ErrStaleRefresh it also returns the session as it is now, so the
 	// caller can compare PrevRefreshHash and RotatedAt (grace window or
 	// replay) without another read.
+	// The rotated session is RotationPending until ConfirmRotations.
 	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
+	// ConfirmRotations clears RotationPending of each session whose
+	// generation is still the one named; others are left alone.
+	ConfirmRotations(ctx context.Context, refs []RotationRef) error
 	// RevokeSession marks a session revoked (idempotent: revoking a revoked
 	// session is not an error) and appends to the revocation log, atomically.
 	// ErrNotFound if there is no such session.

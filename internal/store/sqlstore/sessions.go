@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,13 +14,14 @@ import (
 )
 
 const sessionCols = `id, principal_id, created_at, expires_at, refresh_expires_at, refresh_hash,
-	prev_refresh_hash, rotated_at, generation, revoked_at, revoked_reason, last_used_at, state`
+	prev_refresh_hash, rotated_at, generation, revoked_at, revoked_reason, last_used_at, state, rotation_pending`
 
 func scanSession(r scanner) (sessions.Session, error) {
 	var s sessions.Session
 	err := r.Scan(&s.ID, &s.PrincipalID, timeCol{&s.CreatedAt}, nullTimeCol{&s.ExpiresAt},
 		timeCol{&s.RefreshExpiresAt}, &s.RefreshHash, &s.PrevRefreshHash, nullTimeCol{&s.RotatedAt},
-		&s.Generation, nullTimeCol{&s.RevokedAt}, &s.RevokedReason, timeCol{&s.LastUsedAt}, jsonCol{&s.State})
+		&s.Generation, nullTimeCol{&s.RevokedAt}, &s.RevokedReason, timeCol{&s.LastUsedAt}, jsonCol{&s.State},
+		boolCol{&s.RotationPending})
 	if s.State == nil {
 		s.State = map[string]any{}
 	}
@@ -53,10 +55,11 @@ func (s *Store) CreateSession(ctx context.Context, sess sessions.Session) (err e
 		return err
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO sessions (`+sessionCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		sess.ID, sess.PrincipalID, ts(sess.CreatedAt), tsArg(sess.ExpiresAt), ts(sess.RefreshExpiresAt),
 		sess.RefreshHash, bytesArg(sess.PrevRefreshHash), tsArg(sess.RotatedAt), sess.Generation,
-		tsArg(sess.RevokedAt), sess.RevokedReason, ts(sess.LastUsedAt), stateJSON); err != nil {
+		tsArg(sess.RevokedAt), sess.RevokedReason, ts(sess.LastUsedAt), stateJSON,
+		sess.RotationPending); err != nil {
 		return fmt.Errorf("create session for principal %s: %w", sess.PrincipalID, err)
 	}
 	return nil
@@ -119,7 +122,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessi
 	now := ts(r.Now)
 	sess, err := scanSession(s.db.QueryRow(ctx, `UPDATE sessions SET
 			prev_refresh_hash = refresh_hash, refresh_hash = $3, rotated_at = $2,
-			generation = generation + 1, refresh_expires_at = $4, last_used_at = $2
+			generation = generation + 1, refresh_expires_at = $4, last_used_at = $2,
+			rotation_pending = TRUE
 		WHERE id = $1 AND refresh_hash = $5 AND `+activeAt+`
 		RETURNING `+sessionCols,
 		r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash))
@@ -138,6 +142,31 @@ func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessi
 	default:
 		return cur, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
 	}
+}
+
+// ConfirmRotations implements sessions.Store in one statement per call. A
+// rotation that was superseded (the generation moved on) is left alone: the
+// newer rotation is confirmed, or not, on its own.
+func (s *Store) ConfirmRotations(ctx context.Context, refs []sessions.RotationRef) (err error) {
+	ctx, end := s.op(ctx, "ConfirmRotations")
+	defer end(&err)
+	if len(refs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	args := make([]any, 0, 2*len(refs))
+	for i, r := range refs {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(id = $%d AND generation = $%d)", 2*i+1, 2*i+2)
+		args = append(args, r.SessionID, r.Generation)
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE sessions SET rotation_pending = FALSE
+		WHERE rotation_pending AND (`+b.String()+`)`, args...); err != nil {
+		return fmt.Errorf("confirm %d rotations: %w", len(refs), err)
+	}
+	return nil
 }
 
 // RevokeSession implements sessions.Store. Only the first revocation writes,

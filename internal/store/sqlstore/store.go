@@ -190,6 +190,22 @@ func scanTime(src any) (*time.Time, error) {
 	}
 }
 
+// boolCol scans a boolean: a bool from PostgreSQL or an integer 0/1 from
+// SQLite.
+type boolCol struct{ b *bool }
+
+func (c boolCol) Scan(src any) error {
+	switch v := src.(type) {
+	case bool:
+		*c.b = v
+	case int64:
+		*c.b = v != 0
+	default:
+		return fmt.Errorf("boolean column: unexpected %T", src)
+	}
+	return nil
+}
+
 // jsonCol scans a JSON column (jsonb or TEXT) into dst; NULL leaves it nil.
 type jsonCol struct{ dst any }
 

@@ -111,9 +111,11 @@ func testRotateRefresh(t *testing.T, st store.Store) {
 	sameTimePtr(t, got.RotatedAt, ptr(at(time.Minute)), "rotated_at")
 	sameTime(t, got.RefreshExpiresAt, at(time.Minute+time.Hour), "refresh expiry slides")
 	sameTime(t, got.LastUsedAt, at(time.Minute), "last used")
+	equal(t, got.RotationPending, true, "a rotation is pending until confirmed")
 	stored, err := st.GetSession(ctx, s.ID)
 	ok(t, err, "get session")
 	equal(t, stored.RefreshHash, got.RefreshHash, "the returned session is the stored one")
+	equal(t, stored.RotationPending, true, "stored as pending")
 
 	// Presenting the replaced token: the caller gets the current session to
 	// judge grace window against replay.
@@ -156,6 +158,58 @@ func testRotateRefresh(t *testing.T, st store.Store) {
 	isErr(t, err, storeerr.ErrNotFound, "rotate a revoked session")
 	_, err = st.RotateRefresh(ctx, sessions.Rotation{SessionID: uuid.New(), PresentedHash: hash("a"), NewHash: hash("b"), Now: t0})
 	isErr(t, err, storeerr.ErrNotFound, "rotate a missing session")
+}
+
+func testConfirmRotations(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	p := newPrincipal(t, st, t0)
+	a := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("a0") })
+	b := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("b0") })
+	c := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("c0") })
+	fresh, err := st.GetSession(ctx, a.ID)
+	ok(t, err, "get session")
+	equal(t, fresh.RotationPending, false, "a session never rotated is not pending")
+	for _, r := range []sessions.Rotation{rotation(a, "a0", "a1", time.Minute), rotation(b, "b0", "b1", time.Minute),
+		rotation(c, "c0", "c1", time.Minute), rotation(c, "c1", "c2", 2*time.Minute)} {
+		_, err := st.RotateRefresh(ctx, r)
+		ok(t, err, "rotate")
+	}
+	ok(t, st.ConfirmRotations(ctx, nil), "confirm nothing")
+	ok(t, st.ConfirmRotations(ctx, []sessions.RotationRef{
+		{SessionID: a.ID, Generation: 1},
+		{SessionID: c.ID, Generation: 1}, // superseded by generation 2: left pending
+		{SessionID: uuid.New(), Generation: 1},
+	}), "confirm")
+	for _, tc := range []struct {
+		name    string
+		id      uuid.UUID
+		pending bool
+	}{{"confirmed", a.ID, false}, {"not named", b.ID, true}, {"named with a superseded generation", c.ID, true}} {
+		got, err := st.GetSession(ctx, tc.id)
+		ok(t, err, "get session")
+		equal(t, got.RotationPending, tc.pending, "pending, "+tc.name)
+	}
+	ok(t, st.ConfirmRotations(ctx, []sessions.RotationRef{{SessionID: c.ID, Generation: 2}}), "confirm the current generation")
+	got, err := st.GetSession(ctx, c.ID)
+	ok(t, err, "get session")
+	equal(t, got.RotationPending, false, "confirmed at its current generation")
+
+	// The next rotation is pending again; a stale presentation reports it.
+	_, err = st.RotateRefresh(ctx, rotation(a, "a1", "a2", 3*time.Minute))
+	ok(t, err, "rotate a confirmed session")
+	cur, err := st.RotateRefresh(ctx, rotation(a, "a1", "x", 4*time.Minute))
+	isErr(t, err, sessions.ErrStaleRefresh, "stale rotation")
+	equal(t, cur.RotationPending, true, "a stale rotation returns the pending state")
+
+	// Confirming many at once (one statement) works too.
+	var refs []sessions.RotationRef
+	for range 300 {
+		refs = append(refs, sessions.RotationRef{SessionID: uuid.New(), Generation: 3})
+	}
+	ok(t, st.ConfirmRotations(ctx, append(refs, sessions.RotationRef{SessionID: a.ID, Generation: 2})), "confirm 301")
+	got, err = st.GetSession(ctx, a.ID)
+	ok(t, err, "get session")
+	equal(t, got.RotationPending, false, "confirmed in a large batch")
 }
 
 func testRotateRefreshRace(t *testing.T, st store.Store) {

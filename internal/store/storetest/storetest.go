@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CountActiveSessions", testCountActiveSessions},
 		{"RotateRefresh", testRotateRefresh},
 		{"RotateRefreshRace", testRotateRefreshRace},
+		{"ConfirmRotations", testConfirmRotations},
 		{"RevokeSession", testRevokeSession},
 		{"RevocationLog", testRevocationLog},
 		{"PendingDevices", testPendingDevices},
