@@ -321,7 +321,8 @@ func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger
 				ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(), Audience: o.Audience,
 				WellKnownURI: o.WellKnownURI, TokenURI: o.TokenURI, AuthorizationEndpoint: o.AuthorizationEndpoint,
 				PublicKeys: o.PublicKeys, ExtraScopes: o.ExtraScopes, UserIDClaim: o.UserIDClaim,
-				RedirectOnSuccess: o.RedirectOnSuccess, RedirectOnFailure: o.RedirectOnFailure,
+				TokenEndpointAuthMethod: o.TokenEndpointAuthMethod,
+				RedirectOnSuccess:       o.RedirectOnSuccess, RedirectOnFailure: o.RedirectOnFailure,
 			}, &http.Client{Timeout: 30 * time.Second}, log)
 			if err != nil {
 				return nil, fmt.Errorf("authentication.providers[%s]: %w", p.Name, err)

@@ -107,7 +107,14 @@ type OIDCArgs struct {
 	// UserIDClaim names the ID token claim used as the identity id.
 	UserIDClaim string   `yaml:"user_id_claim"`
 	ExtraScopes []string `yaml:"extra_scopes,omitempty"`
+	// TokenEndpointAuthMethod (this server's, not Tiled's) is how the
+	// client authenticates at the token endpoint: client_secret_basic,
+	// client_secret_post or none; empty chooses from discovery.
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method,omitempty"`
 }
+
+// Token endpoint authentication methods an OIDC provider entry may name.
+var tokenEndpointAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
 
 // Discovery reports whether endpoints and keys come from WellKnownURI.
 func (a *OIDCArgs) Discovery() bool { return a.WellKnownURI != "" }
@@ -179,7 +186,7 @@ var argKeys = map[Kind][]string{
 		"audience", "client_id", "client_secret", "well_known_uri",
 		"token_uri", "authorization_endpoint", "public_keys",
 		"confirmation_message", "redirect_on_success", "redirect_on_failure",
-		"user_id_claim", "extra_scopes", "device_flow_client_id",
+		"user_id_claim", "extra_scopes", "device_flow_client_id", "token_endpoint_auth_method",
 	},
 }
 
@@ -232,7 +239,25 @@ func (d *decoder) dictionaryArgs(pr *Provider, f fields) bool {
 func (d *decoder) oidcArgs(pr *Provider, f fields) bool {
 	a := &OIDCArgs{UserIDClaim: "sub"}
 	pr.OIDC = a
-	good := d.require(f, "client_id", "client_secret")
+	good := true
+	if v, p := f.get("token_endpoint_auth_method"); v != nil {
+		if s, ok := d.str(v, p); ok && contains(tokenEndpointAuthMethods, s) {
+			a.TokenEndpointAuthMethod = s
+		} else if ok {
+			d.add(v, p, "must be one of %s", strings.Join(tokenEndpointAuthMethods, ", "))
+			good = false
+		}
+	}
+	if a.TokenEndpointAuthMethod == "none" {
+		// A public client: PKCE alone proves the code is ours.
+		good = d.require(f, "client_id")
+		if v, p := f.get("client_secret"); v != nil {
+			d.add(v, p, "must not be given with token_endpoint_auth_method none (a public client has no secret)")
+			good = false
+		}
+	} else {
+		good = d.require(f, "client_id", "client_secret") && good
+	}
 	d.setStr(f, "client_id", &a.ClientID)
 	var secret string
 	d.setStr(f, "client_secret", &secret)

@@ -166,6 +166,19 @@ func TestDecodeValues(t *testing.T) {
 					t.Errorf("%+v", p)
 				}
 			}},
+		{"OIDC public client", "authentication:\n  providers:\n    - provider: o\n      authenticator: oidc\n      args:\n        client_id: c\n        token_endpoint_auth_method: none\n        well_known_uri: https://idp/.well-known/openid-configuration\n" + minimalTrees, nil,
+			func(t *testing.T, c *Config) {
+				o := c.Authentication.Providers[0].OIDC
+				if o.TokenEndpointAuthMethod != "none" || o.ClientSecret != "" {
+					t.Errorf("%+v", o)
+				}
+			}},
+		{"OIDC client_secret_basic", "authentication:\n  providers:\n    - provider: o\n      authenticator: oidc\n      args:\n        client_id: c\n        client_secret: s\n        token_endpoint_auth_method: client_secret_basic\n        well_known_uri: https://idp/.well-known/openid-configuration\n" + minimalTrees, nil,
+			func(t *testing.T, c *Config) {
+				if o := c.Authentication.Providers[0].OIDC; o.TokenEndpointAuthMethod != "client_secret_basic" {
+					t.Errorf("%+v", o)
+				}
+			}},
 		{"OIDC options", "authentication:\n  providers:\n    - provider: o\n      authenticator: OIDC\n      args:\n        audience: aud\n        client_id: c\n        client_secret: s\n        well_known_uri: https://idp/.well-known/openid-configuration\n        user_id_claim: email\n        extra_scopes: [email, profile]\n        redirect_on_failure: https://ui/failed\n" + minimalTrees, nil,
 			func(t *testing.T, c *Config) {
 				o := c.Authentication.Providers[0].OIDC

@@ -77,7 +77,12 @@ type Config struct {
 	ExtraScopes []string
 	// UserIDClaim names the ID token claim that becomes the identity id
 	// ("sub" when empty, as Tiled).
-	UserIDClaim       string
+	UserIDClaim string
+	// TokenEndpointAuthMethod is how the client authenticates when it
+	// exchanges a code: AuthBasic, AuthPost or AuthNone (a public client,
+	// PKCE alone). Empty chooses from the discovery document (see
+	// chooseAuthMethod); the explicit form without discovery uses AuthBasic.
+	TokenEndpointAuthMethod string
 	RedirectOnSuccess string
 	RedirectOnFailure string
 	// RetryAfter is the least time between two discovery attempts while the
@@ -99,6 +104,14 @@ func (c Config) LogValue() slog.Value {
 // LogValue keeps the client secret out of logs.
 func (p *Provider) LogValue() slog.Value { return p.cfg.LogValue() }
 
+// Client authentication methods at the token endpoint (OpenID Connect Core
+// section 9; RFC 7591 section 2).
+const (
+	AuthBasic = "client_secret_basic"
+	AuthPost  = "client_secret_post"
+	AuthNone  = "none"
+)
+
 // Provider is one configured OIDC provider. It is safe for concurrent use.
 type Provider struct {
 	cfg    Config
@@ -116,7 +129,9 @@ type Provider struct {
 // endpoints is what discovery (or the explicit form) yields.
 type endpoints struct {
 	authURL, tokenURL string
-	verifier          *gooidc.IDTokenVerifier
+	// authStyle is how the client secret travels to tokenURL.
+	authStyle oauth2.AuthStyle
+	verifier  *gooidc.IDTokenVerifier
 }
 
 // New checks cfg and returns the provider. With discovery it tries the
@@ -142,6 +157,19 @@ func New(ctx context.Context, cfg Config, client *http.Client, logger *slog.Logg
 	}
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	switch cfg.TokenEndpointAuthMethod {
+	case "", AuthBasic, AuthPost:
+		if cfg.ClientSecret == "" {
+			return nil, fmt.Errorf("oidc: client_secret is required (or token_endpoint_auth_method: %s for a public client)", AuthNone)
+		}
+	case AuthNone:
+		if cfg.ClientSecret != "" {
+			return nil, fmt.Errorf("oidc: token_endpoint_auth_method %s is for a public client: remove client_secret", AuthNone)
+		}
+	default:
+		return nil, fmt.Errorf("oidc: token_endpoint_auth_method %q is not one of %s, %s, %s",
+			cfg.TokenEndpointAuthMethod, AuthBasic, AuthPost, AuthNone)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -193,8 +221,9 @@ func (p *Provider) AuthCodeURL(ctx context.Context, redirectURI, state, nonce, v
 }
 
 // Exchange trades an authorization code for the identity id it vouches for.
-// The client secret goes in the form body (client_secret_post, as Tiled
-// sends it). The ID token must be signed by one of the provider's keys with
+// The client authenticates as the provider expects (see chooseAuthMethod;
+// Tiled always uses client_secret_post, which strict providers refuse for
+// clients registered the default way). The ID token must be signed by one of the provider's keys with
 // an asymmetric algorithm, name the provider as issuer and our audience,
 // be unexpired and carry nonce. Errors are ErrRejected or
 // authenticator.ErrUnavailable, wrapped.
@@ -276,7 +305,7 @@ func (p *Provider) oauth(ep *endpoints, redirectURI string) *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     p.cfg.ClientID,
 		ClientSecret: p.cfg.ClientSecret,
-		Endpoint:     oauth2.Endpoint{AuthURL: ep.authURL, TokenURL: ep.tokenURL, AuthStyle: oauth2.AuthStyleInParams},
+		Endpoint:     oauth2.Endpoint{AuthURL: ep.authURL, TokenURL: ep.tokenURL, AuthStyle: ep.authStyle},
 		RedirectURL:  redirectURI,
 		Scopes:       scopes(p.cfg.ExtraScopes),
 	}
@@ -350,15 +379,57 @@ func (p *Provider) discover(ctx context.Context) (*endpoints, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discovery document %s: %w", p.cfg.WellKnownURI, err)
 	}
+	var methods struct {
+		Supported *[]string `json:"token_endpoint_auth_methods_supported"`
+	}
+	_ = json.Unmarshal(body, &methods) // parseDiscovery has decoded it already
+	method, err := chooseAuthMethod(p.cfg.TokenEndpointAuthMethod, methods.Supported)
+	if err != nil {
+		return nil, fmt.Errorf("discovery document %s: %w", p.cfg.WellKnownURI, err)
+	}
+	if p.cfg.TokenEndpointAuthMethod != "" && methods.Supported != nil && !slices.Contains(*methods.Supported, method) {
+		p.logger.WarnContext(ctx, "OIDC provider does not list the configured token_endpoint_auth_method; using it as configured",
+			"token_endpoint_auth_method", method, "supported", *methods.Supported)
+	}
 	if strings.TrimSuffix(doc.IssuerURL, "/")+wellKnownSuffix != p.cfg.WellKnownURI {
 		p.logger.WarnContext(ctx, "OIDC issuer does not match well_known_uri; ID tokens are checked against the document's issuer",
 			"issuer", doc.IssuerURL, "well_known_uri", p.cfg.WellKnownURI)
 	}
 	keys := &tracingKeySet{gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), p.client), doc.JWKSURL)}
 	return &endpoints{
-		authURL: doc.AuthURL, tokenURL: doc.TokenURL,
+		authURL: doc.AuthURL, tokenURL: doc.TokenURL, authStyle: authStyle(method),
 		verifier: gooidc.NewVerifier(doc.IssuerURL, keys, p.verifierConfig(asymmetric(doc.Algorithms), false)),
 	}, nil
+}
+
+// chooseAuthMethod picks how the client authenticates at the token
+// endpoint. A configured method wins. Otherwise client_secret_basic when the
+// provider offers it or says nothing (it is the default of OpenID Connect
+// Core section 9 and of RFC 7591, so a client registered without a method
+// has it), else client_secret_post. A provider offering neither (only
+// private_key_jwt, say) needs a method this server does not speak.
+func chooseAuthMethod(configured string, supported *[]string) (string, error) {
+	switch {
+	case configured != "":
+		return configured, nil
+	case supported == nil || len(*supported) == 0 || slices.Contains(*supported, AuthBasic):
+		return AuthBasic, nil
+	case slices.Contains(*supported, AuthPost):
+		return AuthPost, nil
+	}
+	return "", fmt.Errorf("token_endpoint_auth_methods_supported %q offers neither %s nor %s; "+
+		"register the client with one of them, or set token_endpoint_auth_method", *supported, AuthBasic, AuthPost)
+}
+
+// authStyle is how golang.org/x/oauth2 sends the client's credentials for
+// method. Basic is AuthStyleInHeader, which form-encodes id and secret
+// before base64 as RFC 6749 section 2.3.1 requires (Hydra insists on it);
+// none sends client_id alone in the body.
+func authStyle(method string) oauth2.AuthStyle {
+	if method == AuthBasic {
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleInParams
 }
 
 // parseDiscovery decodes a discovery document and checks the members the
@@ -392,8 +463,9 @@ func (p *Provider) explicit() (*endpoints, error) {
 	if err != nil {
 		return nil, err
 	}
+	method, _ := chooseAuthMethod(p.cfg.TokenEndpointAuthMethod, nil)
 	return &endpoints{
-		authURL: p.cfg.AuthorizationEndpoint, tokenURL: p.cfg.TokenURI,
+		authURL: p.cfg.AuthorizationEndpoint, tokenURL: p.cfg.TokenURI, authStyle: authStyle(method),
 		verifier: gooidc.NewVerifier(p.cfg.Issuer, keys, p.verifierConfig(algs, p.cfg.Issuer == "")),
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -353,7 +354,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		return out
 	}
 	explicit := func(keys ...map[string]any) oidc.Config {
-		return oidc.Config{ClientID: clientID, TokenURI: "https://idp.example/token", AuthorizationEndpoint: "https://idp.example/auth", PublicKeys: keys}
+		return oidc.Config{ClientID: clientID, ClientSecret: clientSecret, TokenURI: "https://idp.example/token",
+			AuthorizationEndpoint: "https://idp.example/auth", PublicKeys: keys}
 	}
 	for _, tc := range []struct {
 		name string
@@ -368,6 +370,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"encryption key", explicit(with(rsaKey, "use", "enc"))},
 		{"HS256 on an RSA key", explicit(with(rsaKey, "alg", "HS256"))},
 		{"not a key", explicit(map[string]any{"kty": "RSA"})},
+		{"no client secret", func() oidc.Config { c := explicit(rsaKey); c.ClientSecret = ""; return c }()},
+		{"a secret for a public client", func() oidc.Config { c := explicit(rsaKey); c.TokenEndpointAuthMethod = oidc.AuthNone; return c }()},
+		{"unknown auth method", func() oidc.Config { c := explicit(rsaKey); c.TokenEndpointAuthMethod = "private_key_jwt"; return c }()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := oidc.New(context.Background(), tc.cfg, nil, nil); err == nil {
@@ -378,4 +383,58 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := oidc.New(context.Background(), explicit(with(rsaKey, "alg", "RS256")), nil, nil); err != nil {
 		t.Fatalf("a good explicit config: %v", err)
 	}
+}
+
+// TestTokenEndpointAuthMethod: the client authenticates at the token
+// endpoint as the provider insists (it refuses any other method, as Hydra
+// and Okta do): client_secret_basic when discovery offers it or says
+// nothing, client_secret_post when only that is offered, and whatever
+// token_endpoint_auth_method names (none: a public client with PKCE).
+func TestTokenEndpointAuthMethod(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		registered string   // how the provider holds the client to authenticate
+		advertised []string // token_endpoint_auth_methods_supported (nil: basic and post)
+		configured string   // token_endpoint_auth_method
+		refused    bool
+	}{
+		{"basic client, both offered", oidcprovider.AuthBasic, nil, "", false},
+		{"basic client, member absent", oidcprovider.AuthBasic, []string{}, "", false},
+		{"post client, only post offered", oidcprovider.AuthPost, []string{oidc.AuthPost}, "", false},
+		{"post client, configured post", oidcprovider.AuthPost, nil, oidc.AuthPost, false},
+		{"basic client, configured basic", oidcprovider.AuthBasic, []string{oidc.AuthPost}, oidc.AuthBasic, false},
+		{"public client, configured none", oidcprovider.AuthNone, nil, oidc.AuthNone, false},
+		{"post client, basic chosen from discovery", oidcprovider.AuthPost, nil, "", true},
+		{"basic client, configured post", oidcprovider.AuthBasic, nil, oidc.AuthPost, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			secret := clientSecret
+			if tc.registered == oidcprovider.AuthNone {
+				secret = ""
+			}
+			op := oidcprovider.Start(t, oidcprovider.Options{
+				ClientID: clientID, ClientSecret: secret, RedirectURIs: []string{redirectURI}, Users: []string{"alice"},
+				AuthMethod: tc.registered, AdvertisedAuthMethods: tc.advertised,
+			})
+			p := discovered(t, op, func(c *oidc.Config) { c.ClientSecret, c.TokenEndpointAuthMethod = secret, tc.configured })
+			id, err := login(t, op, p, "alice")
+			switch {
+			case tc.refused && !errors.Is(err, oidc.ErrRejected):
+				t.Fatalf("login = %q, %v; want the provider to refuse the client (ErrRejected)", id, err)
+			case !tc.refused && (err != nil || id != "alice"):
+				t.Fatalf("login = %q, %v; want alice", id, err)
+			}
+		})
+	}
+	t.Run("only methods this server does not speak", func(t *testing.T) {
+		op := oidcprovider.Start(t, oidcprovider.Options{
+			ClientID: clientID, ClientSecret: clientSecret, RedirectURIs: []string{redirectURI},
+			AdvertisedAuthMethods: []string{"private_key_jwt"},
+		})
+		p := discovered(t, op, nil)
+		_, err := p.AuthCodeURL(context.Background(), redirectURI, "state", "nonce", "verifier-verifier-verifier-verifier-verifier")
+		if !errors.Is(err, authenticator.ErrUnavailable) || !strings.Contains(err.Error(), "set token_endpoint_auth_method") {
+			t.Fatalf("AuthCodeURL = %v; want unavailable, saying to set token_endpoint_auth_method", err)
+		}
+	})
 }

@@ -4,10 +4,11 @@
 // without a browser.
 //
 // The provider does the authorization code flow with a confidential client
-// (client_secret_post), publishes discovery and a JWKS, and signs ID tokens
-// with RS256. It is strict where the server under test must be careful: it
-// refuses authorization requests without S256 PKCE or without a nonce, and
-// codes are single-use.
+// (client_secret_basic unless told otherwise), publishes discovery and a
+// JWKS, and signs ID tokens with RS256. It is strict where the server under
+// test must be careful: it refuses authorization requests without S256 PKCE
+// or without a nonce, codes are single-use, and a client must authenticate
+// at the token endpoint exactly as registered, as Ory Hydra and Okta insist.
 //
 // A test logs in as a user with Login (or declines with Deny), which follows
 // the provider's redirects up to the one that leaves the provider, and
@@ -21,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -51,7 +53,23 @@ type Options struct {
 	Addr string
 	// IDTokenLifetime is how long ID tokens are valid; 5 minutes when zero.
 	IDTokenLifetime time.Duration
+	// AuthMethod is how the client must authenticate at the token endpoint:
+	// AuthBasic (the default, as OpenID Connect Core section 9 and RFC 7591
+	// make it), AuthPost or AuthNone (a public client, PKCE alone). A token
+	// request that uses another method is refused with invalid_client.
+	AuthMethod string
+	// AdvertisedAuthMethods replaces token_endpoint_auth_methods_supported
+	// in the discovery document; an empty, non-nil slice removes the member.
+	// nil keeps the provider's own list (basic and post).
+	AdvertisedAuthMethods []string
 }
+
+// Client authentication methods (OpenID Connect Core section 9).
+const (
+	AuthBasic = "client_secret_basic"
+	AuthPost  = "client_secret_post"
+	AuthNone  = "none"
+)
 
 // Provider is a running test provider.
 type Provider struct {
@@ -98,10 +116,18 @@ func start(o Options) (*Provider, error) {
 	if life == 0 {
 		life = 5 * time.Minute
 	}
+	method := o.AuthMethod
+	if method == "" {
+		method = AuthBasic
+	}
+	if method != AuthBasic && method != AuthPost && method != AuthNone {
+		l.Close()
+		return nil, fmt.Errorf("unknown client authentication method %q", method)
+	}
 	st := &storage{
 		client: &client{
 			id: o.ClientID, secret: o.ClientSecret, redirectURIs: o.RedirectURIs,
-			loginURL: issuer + loginPath, idTokenLife: life,
+			loginURL: issuer + loginPath, idTokenLife: life, authMethod: oidc.AuthMethod(method),
 		},
 		users: o.Users, issuer: issuer,
 		requests: map[string]*authRequest{}, codes: map[string]string{}, tokens: map[string]string{},
@@ -122,7 +148,8 @@ func start(o Options) (*Provider, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+loginPath, p.loginPage)
 	mux.HandleFunc("POST "+loginPath, p.login)
-	mux.Handle(tokenPath, p.rewriteIDToken(provider))
+	mux.Handle(tokenPath, strictClientAuth(oidc.AuthMethod(method), p.rewriteIDToken(provider)))
+	mux.Handle("/.well-known/openid-configuration", advertise(o.AdvertisedAuthMethods, provider))
 	mux.Handle("/", provider)
 
 	p.srv = httptest.NewUnstartedServer(mux)
@@ -130,6 +157,65 @@ func start(o Options) (*Provider, error) {
 	p.srv.Listener = l
 	p.srv.Start()
 	return p, nil
+}
+
+// strictClientAuth refuses a token request that authenticates the client
+// otherwise than registered (zitadel's op accepts either form), with the
+// answer Ory Hydra gives.
+func strictClientAuth(method oidc.AuthMethod, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _, basic := r.BasicAuth()
+		inBody := r.PostForm.Has("client_secret")
+		used := oidc.AuthMethodNone
+		switch {
+		case basic && inBody:
+			used = "client_secret_basic and client_secret_post"
+		case basic:
+			used = oidc.AuthMethodBasic
+		case inBody:
+			used = oidc.AuthMethodPost
+		}
+		if used != method {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(map[string]string{
+				"error": "invalid_client",
+				"error_description": fmt.Sprintf("Client authentication failed. The OAuth 2.0 Client supports client authentication method '%s', but method '%s' was requested.",
+					method, used),
+			})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// advertise rewrites token_endpoint_auth_methods_supported in the discovery
+// document (see Options.AdvertisedAuthMethods).
+func advertise(methods []string, next http.Handler) http.Handler {
+	if methods == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var doc map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		if len(methods) == 0 {
+			delete(doc, "token_endpoint_auth_methods_supported")
+		} else {
+			doc["token_endpoint_auth_methods_supported"] = methods
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	})
 }
 
 // Close stops the provider.

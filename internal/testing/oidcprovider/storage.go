@@ -281,13 +281,14 @@ type client struct {
 	redirectURIs []string
 	loginURL     string
 	idTokenLife  time.Duration
+	authMethod   oidc.AuthMethod
 }
 
 func (c *client) GetID() string                       { return c.id }
 func (c *client) RedirectURIs() []string              { return c.redirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string    { return nil }
 func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodPost }
+func (c *client) AuthMethod() oidc.AuthMethod         { return c.authMethod }
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
