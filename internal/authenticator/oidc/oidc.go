@@ -83,8 +83,8 @@ type Config struct {
 	// PKCE alone). Empty chooses from the discovery document (see
 	// chooseAuthMethod); the explicit form without discovery uses AuthBasic.
 	TokenEndpointAuthMethod string
-	RedirectOnSuccess string
-	RedirectOnFailure string
+	RedirectOnSuccess       string
+	RedirectOnFailure       string
 	// RetryAfter is the least time between two discovery attempts while the
 	// provider is unreachable, and what a 503 asks clients to wait.
 	// DefaultRetryAfter when zero.
