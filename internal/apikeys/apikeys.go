@@ -88,13 +88,6 @@ func (s *Service) Issue(ctx context.Context, owner identity.Principal, grantable
 		e := now.Add(time.Duration(*req.ExpiresIn) * time.Second)
 		exp = &e
 	}
-	n, err := s.Identities.CountAPIKeys(ctx, owner.ID, now)
-	if err != nil {
-		return Issued{}, fmt.Errorf("count API keys: %w", err)
-	}
-	if n >= MaxKeysPerPrincipal {
-		return Issued{}, fmt.Errorf("%w: %d", ErrTooManyKeys, n)
-	}
 	// The lookup prefix is unique per principal; on the rare clash, draw again.
 	for attempt := 0; ; attempt++ {
 		secret, first, hash := tokens.NewAPIKey()
@@ -102,9 +95,14 @@ func (s *Service) Issue(ctx context.Context, owner identity.Principal, grantable
 			ID: uuid.New(), PrincipalID: owner.ID, FirstEight: first, SecretHash: hash,
 			Scopes: scopes, AccessTags: req.AccessTags, Note: req.Note, ExpiresAt: exp, CreatedAt: now,
 		}
-		err := s.Identities.CreateAPIKey(ctx, k)
+		// The store counts and inserts atomically: concurrent creations
+		// cannot take the owner past the limit together.
+		err := s.Identities.CreateAPIKey(ctx, k, MaxKeysPerPrincipal)
 		if err == nil {
 			return Issued{Key: k, Secret: secret}, nil
+		}
+		if errors.Is(err, storeerr.ErrLimit) {
+			return Issued{}, fmt.Errorf("%w: %w", ErrTooManyKeys, err)
 		}
 		if !errors.Is(err, storeerr.ErrConflict) || attempt >= 3 {
 			return Issued{}, fmt.Errorf("store API key: %w", err)

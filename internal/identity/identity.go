@@ -107,7 +107,10 @@ type Store interface {
 
 	// CreateAPIKey stores k. ErrConflict if the principal already has a key
 	// with the same FirstEight (the caller draws a new secret and retries).
-	CreateAPIKey(ctx context.Context, k APIKey) error
+	// With limit > 0 it is storeerr.ErrLimit, and nothing is written, if the
+	// principal already has limit keys unexpired at k.CreatedAt; concurrent
+	// calls cannot pass the limit together.
+	CreateAPIKey(ctx context.Context, k APIKey, limit int) error
 	// APIKeysByFirstEight returns the unexpired keys whose secret begins with
 	// firstEight, for the caller to compare hashes in constant time.
 	APIKeysByFirstEight(ctx context.Context, firstEight string, now time.Time) ([]APIKey, error)

@@ -90,13 +90,6 @@ type Tokens struct {
 // returns its first tokens.
 func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[string]any) (Tokens, error) {
 	now := m.now()
-	n, err := m.Sessions.CountActiveSessions(ctx, p.ID, now)
-	if err != nil {
-		return Tokens{}, fmt.Errorf("count sessions: %w", err)
-	}
-	if n >= m.Config.MaxSessions {
-		return Tokens{}, fmt.Errorf("%w: principal has %d", ErrTooManySessions, n)
-	}
 	if state == nil {
 		state = map[string]any{}
 	}
@@ -110,7 +103,11 @@ func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[str
 	}
 	rt := m.Keys.Refresh(s.ID, 0)
 	s.RefreshHash = rt.Hash()
-	if err := m.Sessions.CreateSession(ctx, s); err != nil {
+	// The store counts and inserts atomically: concurrent logins cannot
+	// take a principal past the limit together.
+	if err := m.Sessions.CreateSession(ctx, s, m.Config.MaxSessions); errors.Is(err, storeerr.ErrLimit) {
+		return Tokens{}, fmt.Errorf("%w: %w", ErrTooManySessions, err)
+	} else if err != nil {
 		return Tokens{}, fmt.Errorf("create session: %w", err)
 	}
 	return m.issue(s, p, rt, now)

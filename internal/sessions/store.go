@@ -106,6 +106,16 @@ type AuthState struct {
 	ExpiresAt time.Time
 }
 
+// LoginAttempt is TakeLoginAttempt's answer.
+type LoginAttempt struct {
+	// Allowed: the attempt was counted and may go ahead.
+	Allowed bool
+	// Count is the attempts counted in the window, this one included.
+	Count int
+	// WindowEnd is when the window closes and counting starts afresh.
+	WindowEnd time.Time
+}
+
 // GCResult counts what one garbage-collection pass deleted.
 type GCResult struct {
 	Sessions, PendingDevices, AuthStates, LoginAttempts, APIKeys, Revocations int64
@@ -116,7 +126,10 @@ type GCResult struct {
 // storeerr.ErrConflict, storeerr.ErrUnavailable or ErrStaleRefresh (wrapped).
 type Store interface {
 	// CreateSession stores s. ErrNotFound if the principal does not exist.
-	CreateSession(ctx context.Context, s Session) error
+	// With limit > 0 it is storeerr.ErrLimit, and nothing is written, if the
+	// principal already has limit sessions active at s.CreatedAt; concurrent
+	// calls cannot pass the limit together.
+	CreateSession(ctx context.Context, s Session, limit int) error
 	// GetSession returns a session, revoked or not.
 	GetSession(ctx context.Context, id uuid.UUID) (Session, error)
 	// ListSessions returns a principal's sessions, newest first.
@@ -164,13 +177,14 @@ type Store interface {
 	// atomically, so a state is used at most once. ErrNotFound otherwise.
 	TakeAuthState(ctx context.Context, stateHash []byte, now time.Time) (AuthState, error)
 
-	// RecordLoginFailure counts a failed login for key inside a fixed window
-	// starting at the first failure, and returns the count so far.
-	RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
-	// LoginFailures returns the count for key if its window is still open at now.
-	LoginFailures(ctx context.Context, key string, now time.Time) (int, error)
-	// ResetLoginFailures forgets key (after a successful login).
-	ResetLoginFailures(ctx context.Context, key string) error
+	// TakeLoginAttempt counts a login attempt for key in a fixed window
+	// that starts at the window's first attempt, unless max attempts are
+	// counted in the open window already: then nothing is written and the
+	// attempt is not Allowed. Of any number of concurrent calls for one key,
+	// at most max are allowed per window.
+	TakeLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration, max int) (LoginAttempt, error)
+	// ResetLoginAttempts forgets key (after a successful login).
+	ResetLoginAttempts(ctx context.Context, key string) error
 
 	// GC deletes, in batches of at most batch rows per table, sessions that
 	// can no longer be used at now (kept for retain after they end so that

@@ -37,7 +37,7 @@ func TestBusyDatabaseIsUnavailable(t *testing.T) {
 	now := time.Now()
 	s := sessions.Session{ID: uuid.New(), PrincipalID: newPrincipal(t, st), CreatedAt: now,
 		RefreshExpiresAt: now.Add(time.Hour), RefreshHash: sha("r0")}
-	if err := st.CreateSession(ctx(t), s); err != nil {
+	if err := st.CreateSession(ctx(t), s, 0); err != nil {
 		t.Fatal(err)
 	}
 

@@ -10,6 +10,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a uniqueness rule would be broken.
 	ErrConflict = errors.New("conflict")
+	// ErrLimit: the write would take a principal past a limit (its active
+	// sessions or API keys); nothing was written.
+	ErrLimit = errors.New("limit reached")
 	// ErrUnavailable: the database is unreachable, busy or timed out; the
 	// request may succeed if retried later (HTTP 503 with Retry-After).
 	ErrUnavailable = errors.New("session database unavailable")

@@ -3,7 +3,9 @@ package authapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -36,23 +38,24 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 
 	limitKey := "password:" + p.Name + ":" + strings.ToLower(username)
 	if h.LoginLimit.MaxFailures > 0 {
-		n, err := h.Sessions.LoginFailures(ctx, limitKey, h.Now().UTC())
+		// Every attempt is counted before the password is checked, in one
+		// atomic statement, and a success clears the count: concurrent
+		// wrong passwords cannot slip past the limit between a check and a
+		// write.
+		now := h.Now().UTC()
+		a, err := h.Sessions.TakeLoginAttempt(ctx, limitKey, now, h.LoginLimit.Window, h.LoginLimit.MaxFailures)
 		if err != nil {
-			return fmt.Errorf("read login failures: %w", err)
+			return fmt.Errorf("count login attempt: %w", err)
 		}
-		if n >= h.LoginLimit.MaxFailures {
+		if !a.Allowed {
+			wait := int64(math.Ceil(a.WindowEnd.Sub(now).Seconds()))
 			return httperr.New(http.StatusTooManyRequests, "Too many failed login attempts. Try again later.").
-				WithHeader("Retry-After", fmt.Sprint(int(h.LoginLimit.Window.Seconds())))
+				WithHeader("Retry-After", strconv.FormatInt(max(wait, 1), 10))
 		}
 	}
 	id, err := p.Password.Authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, authenticator.ErrBadCredentials):
-		if h.LoginLimit.MaxFailures > 0 {
-			if _, rerr := h.Sessions.RecordLoginFailure(ctx, limitKey, h.Now().UTC(), h.LoginLimit.Window); rerr != nil {
-				h.Logger.WarnContext(ctx, "record login failure", "error", rerr)
-			}
-		}
 		h.Logger.InfoContext(ctx, "login failed", "provider", p.Name)
 		return httperr.Unauthorized("Incorrect username or password")
 	case errors.Is(err, authenticator.ErrUnavailable):
@@ -61,8 +64,8 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 		return fmt.Errorf("authenticate: %w", err)
 	}
 	if h.LoginLimit.MaxFailures > 0 {
-		if err := h.Sessions.ResetLoginFailures(ctx, limitKey); err != nil {
-			h.Logger.WarnContext(ctx, "reset login failures", "error", err)
+		if err := h.Sessions.ResetLoginAttempts(ctx, limitKey); err != nil {
+			h.Logger.WarnContext(ctx, "reset login attempts", "error", err)
 		}
 	}
 	t, err := h.completeLogin(ctx, p.Name, id, nil)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/storeerr"
 )
 
 const apiKeyCols = `id, principal_id, first_eight, secret_hash, scopes, access_tags, note, expires_at, created_at, latest_activity`
@@ -23,8 +24,10 @@ func scanAPIKey(r scanner) (identity.APIKey, error) {
 	return k, err
 }
 
-// CreateAPIKey implements identity.Store.
-func (s *Store) CreateAPIKey(ctx context.Context, k identity.APIKey) (err error) {
+// CreateAPIKey implements identity.Store. With a limit, the owner's row is
+// locked while its keys are counted, so concurrent creations queue and
+// cannot take it past the limit together.
+func (s *Store) CreateAPIKey(ctx context.Context, k identity.APIKey, limit int) (err error) {
 	ctx, end := s.op(ctx, "CreateAPIKey")
 	defer end(&err)
 	switch {
@@ -52,12 +55,44 @@ func (s *Store) CreateAPIKey(ctx context.Context, k identity.APIKey) (err error)
 			return err
 		}
 	}
-	if _, err := s.db.Exec(ctx, `INSERT INTO api_keys (`+apiKeyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		k.ID, k.PrincipalID, k.FirstEight, k.SecretHash, scopesJSON, tags, k.Note,
-		tsArg(k.ExpiresAt), ts(k.CreatedAt), tsArg(k.LatestActivity)); err != nil {
+	insert := func(q Querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO api_keys (`+apiKeyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			k.ID, k.PrincipalID, k.FirstEight, k.SecretHash, scopesJSON, tags, k.Note,
+			tsArg(k.ExpiresAt), ts(k.CreatedAt), tsArg(k.LatestActivity))
+		return err
+	}
+	if limit <= 0 {
+		err = insert(s.db)
+	} else {
+		err = s.db.InTx(ctx, func(q Querier) error {
+			return s.withinLimit(ctx, q, k.PrincipalID, limit, `SELECT count(*) FROM api_keys
+				WHERE principal_id = $1 AND (expires_at IS NULL OR expires_at > $2)`, ts(k.CreatedAt), insert)
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("create API key for principal %s: %w", k.PrincipalID, err)
 	}
 	return nil
+}
+
+// withinLimit locks the principal's row, counts its rows with countQuery
+// ($1 the principal, $2 now) and runs write only below limit: the lock
+// makes concurrent writers for one principal take turns, so a count-then-
+// write cannot let two of them past the limit together.
+func (s *Store) withinLimit(ctx context.Context, q Querier, principalID uuid.UUID, limit int, countQuery string,
+	now time.Time, write func(Querier) error) error {
+	var one int64
+	if err := q.QueryRow(ctx, `SELECT 1 FROM principals WHERE id = $1`+s.dialect.ForUpdate, principalID).Scan(&one); err != nil {
+		return err
+	}
+	n, err := count(ctx, q, countQuery, principalID, now)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return fmt.Errorf("%w: %d of %d", storeerr.ErrLimit, n, limit)
+	}
+	return write(q)
 }
 
 // APIKeysByFirstEight implements identity.Store.

@@ -29,8 +29,10 @@ func scanSession(r scanner) (sessions.Session, error) {
 }
 
 // CreateSession implements sessions.Store. A zero LastUsedAt is stored as
-// CreatedAt: a new session was last used when it was made.
-func (s *Store) CreateSession(ctx context.Context, sess sessions.Session) (err error) {
+// CreatedAt: a new session was last used when it was made. With a limit,
+// the count and the insert happen under a lock of the principal's row
+// (see withinLimit).
+func (s *Store) CreateSession(ctx context.Context, sess sessions.Session, limit int) (err error) {
 	ctx, end := s.op(ctx, "CreateSession")
 	defer end(&err)
 	switch {
@@ -54,12 +56,24 @@ func (s *Store) CreateSession(ctx context.Context, sess sessions.Session) (err e
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.Exec(ctx, `INSERT INTO sessions (`+sessionCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		sess.ID, sess.PrincipalID, ts(sess.CreatedAt), tsArg(sess.ExpiresAt), ts(sess.RefreshExpiresAt),
-		sess.RefreshHash, bytesArg(sess.PrevRefreshHash), tsArg(sess.RotatedAt), sess.Generation,
-		tsArg(sess.RevokedAt), sess.RevokedReason, ts(sess.LastUsedAt), stateJSON,
-		sess.RotationPending); err != nil {
+	insert := func(q Querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			sess.ID, sess.PrincipalID, ts(sess.CreatedAt), tsArg(sess.ExpiresAt), ts(sess.RefreshExpiresAt),
+			sess.RefreshHash, bytesArg(sess.PrevRefreshHash), tsArg(sess.RotatedAt), sess.Generation,
+			tsArg(sess.RevokedAt), sess.RevokedReason, ts(sess.LastUsedAt), stateJSON,
+			sess.RotationPending)
+		return err
+	}
+	if limit <= 0 {
+		err = insert(s.db)
+	} else {
+		err = s.db.InTx(ctx, func(q Querier) error {
+			return s.withinLimit(ctx, q, sess.PrincipalID, limit,
+				`SELECT count(*) FROM sessions WHERE principal_id = $1 AND `+activeAt, ts(sess.CreatedAt), insert)
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("create session for principal %s: %w", sess.PrincipalID, err)
 	}
 	return nil
@@ -214,48 +228,48 @@ func (s *Store) RevocationsSince(ctx context.Context, after int64, limit int) (_
 	return out, nil
 }
 
-// RecordLoginFailure implements sessions.Store with one upsert. The SET
-// expressions all see the row as it was, so a closed window restarts at now.
-func (s *Store) RecordLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (_ int, err error) {
-	ctx, end := s.op(ctx, "RecordLoginFailure")
+// TakeLoginAttempt implements sessions.Store with one conditional upsert:
+// the row lock makes concurrent attempts for one key take turns, and each
+// re-checks the count the previous one wrote, so at most max are counted in
+// a window however many arrive together. A closed window restarts at now.
+func (s *Store) TakeLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration, max int) (_ sessions.LoginAttempt, err error) {
+	ctx, end := s.op(ctx, "TakeLoginAttempt")
 	defer end(&err)
-	if window <= 0 {
-		return 0, fmt.Errorf("record login failure: window %s must be positive", window)
+	if window <= 0 || max <= 0 {
+		return sessions.LoginAttempt{}, fmt.Errorf("take login attempt: window %s and max %d must be positive", window, max)
 	}
 	now = ts(now)
-	n, err := count(ctx, s.db, `INSERT INTO login_attempts (key, window_start, window_end, count)
+	var a sessions.LoginAttempt
+	err = s.db.QueryRow(ctx, `INSERT INTO login_attempts (key, window_start, window_end, count)
 		VALUES ($1, $2, $3, 1)
 		ON CONFLICT (key) DO UPDATE SET
 			window_start = CASE WHEN login_attempts.window_end <= $2 THEN $2 ELSE login_attempts.window_start END,
 			window_end = CASE WHEN login_attempts.window_end <= $2 THEN $3 ELSE login_attempts.window_end END,
 			count = CASE WHEN login_attempts.window_end <= $2 THEN 1 ELSE login_attempts.count + 1 END
-		RETURNING count`, key, now, ts(now.Add(window)))
-	if err != nil {
-		return 0, fmt.Errorf("record login failure: %w", err)
+		WHERE login_attempts.window_end <= $2 OR login_attempts.count < $4
+		RETURNING count, window_end`, key, now, ts(now.Add(window)), max).Scan(&a.Count, timeCol{&a.WindowEnd})
+	if err == nil {
+		a.Allowed = true
+		return a, nil
 	}
-	return n, nil
+	if !errors.Is(err, storeerr.ErrNotFound) {
+		return sessions.LoginAttempt{}, fmt.Errorf("take login attempt: %w", err)
+	}
+	// Refused: nothing was written. Read when the window ends, for Retry-After.
+	err = s.db.QueryRow(ctx, `SELECT count, window_end FROM login_attempts WHERE key = $1`, key).
+		Scan(&a.Count, timeCol{&a.WindowEnd})
+	if err != nil {
+		return sessions.LoginAttempt{}, fmt.Errorf("take login attempt: read the full window: %w", err)
+	}
+	return a, nil
 }
 
-// LoginFailures implements sessions.Store; a closed or absent window counts 0.
-func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (_ int, err error) {
-	ctx, end := s.op(ctx, "LoginFailures")
-	defer end(&err)
-	n, err := count(ctx, s.db, `SELECT count FROM login_attempts WHERE key = $1 AND window_end > $2`, key, ts(now))
-	if errors.Is(err, storeerr.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("login failures: %w", err)
-	}
-	return n, nil
-}
-
-// ResetLoginFailures implements sessions.Store.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) (err error) {
-	ctx, end := s.op(ctx, "ResetLoginFailures")
+// ResetLoginAttempts implements sessions.Store.
+func (s *Store) ResetLoginAttempts(ctx context.Context, key string) (err error) {
+	ctx, end := s.op(ctx, "ResetLoginAttempts")
 	defer end(&err)
 	if _, err := s.db.Exec(ctx, `DELETE FROM login_attempts WHERE key = $1`, key); err != nil {
-		return fmt.Errorf("reset login failures: %w", err)
+		return fmt.Errorf("reset login attempts: %w", err)
 	}
 	return nil
 }

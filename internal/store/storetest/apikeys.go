@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -35,13 +37,13 @@ func testAPIKeys(t *testing.T, st store.Store) {
 		AccessTags: []string{"beamline-a", "public"}, Note: "for the pipeline",
 		ExpiresAt: ptr(t0.Add(24 * time.Hour)), CreatedAt: t0, LatestActivity: ptr(t0.Add(time.Second)),
 	}
-	ok(t, st.CreateAPIKey(ctx, full), "create key")
+	ok(t, st.CreateAPIKey(ctx, full, 0), "create key")
 	untagged := newKey(p.ID, "4567ef01", time.Minute, nil)
 	untagged.Scopes = nil
-	ok(t, st.CreateAPIKey(ctx, untagged), "create key without expiry, tags or scopes")
+	ok(t, st.CreateAPIKey(ctx, untagged, 0), "create key without expiry, tags or scopes")
 	emptyTags := newKey(p.ID, "89abcdef", 2*time.Minute, nil)
 	emptyTags.AccessTags = []string{}
-	ok(t, st.CreateAPIKey(ctx, emptyTags), "create key with empty tags")
+	ok(t, st.CreateAPIKey(ctx, emptyTags, 0), "create key with empty tags")
 
 	keys, err := st.ListAPIKeys(ctx, p.ID)
 	ok(t, err, "list keys")
@@ -96,20 +98,20 @@ func testAPIKeyConflicts(t *testing.T, st store.Store) {
 	alice := newPrincipal(t, st, t0)
 	bob := newPrincipal(t, st, t0)
 	k := newKey(alice.ID, "deadbeef", 0, nil)
-	ok(t, st.CreateAPIKey(ctx, k), "create key")
+	ok(t, st.CreateAPIKey(ctx, k, 0), "create key")
 
 	samePrefix := newKey(alice.ID, "deadbeef", 0, nil)
-	isErr(t, st.CreateAPIKey(ctx, samePrefix), storeerr.ErrConflict, "same principal, same first eight")
+	isErr(t, st.CreateAPIKey(ctx, samePrefix, 0), storeerr.ErrConflict, "same principal, same first eight")
 	sameHash := newKey(bob.ID, "cafef00d", 0, nil)
 	sameHash.SecretHash = k.SecretHash
-	isErr(t, st.CreateAPIKey(ctx, sameHash), storeerr.ErrConflict, "same secret hash")
+	isErr(t, st.CreateAPIKey(ctx, sameHash, 0), storeerr.ErrConflict, "same secret hash")
 	sameID := newKey(bob.ID, "cafef00d", 0, nil)
 	sameID.ID = k.ID
-	isErr(t, st.CreateAPIKey(ctx, sameID), storeerr.ErrConflict, "same id")
-	isErr(t, st.CreateAPIKey(ctx, newKey(uuid.New(), "cafef00d", 0, nil)), storeerr.ErrNotFound, "missing principal")
+	isErr(t, st.CreateAPIKey(ctx, sameID, 0), storeerr.ErrConflict, "same id")
+	isErr(t, st.CreateAPIKey(ctx, newKey(uuid.New(), "cafef00d", 0, nil), 0), storeerr.ErrNotFound, "missing principal")
 
 	bobs := newKey(bob.ID, "deadbeef", time.Second, nil)
-	ok(t, st.CreateAPIKey(ctx, bobs), "another principal may share the first eight")
+	ok(t, st.CreateAPIKey(ctx, bobs, 0), "another principal may share the first eight")
 	both, err := st.APIKeysByFirstEight(ctx, "deadbeef", t0)
 	ok(t, err, "keys by first eight")
 	equal(t, keyIDs(both), []uuid.UUID{k.ID, bobs.ID}, "both principals' keys, oldest first")
@@ -119,7 +121,7 @@ func testTouchAPIKey(t *testing.T, st store.Store) {
 	ctx := ctxFor(t)
 	p := newPrincipal(t, st, t0)
 	k := newKey(p.ID, "0badcafe", 0, nil)
-	ok(t, st.CreateAPIKey(ctx, k), "create key")
+	ok(t, st.CreateAPIKey(ctx, k, 0), "create key")
 	latest := func() *time.Time {
 		keys, err := st.ListAPIKeys(ctx, p.ID)
 		ok(t, err, "list keys")
@@ -138,4 +140,27 @@ func testTouchAPIKey(t *testing.T, st store.Store) {
 		sameTimePtr(t, latest(), ptr(at(tc.want)), tc.name)
 	}
 	ok(t, st.TouchAPIKey(ctx, uuid.New(), t0, time.Minute), "touching a missing key is not an error")
+}
+
+// testAPIKeyLimitRace: concurrent key creations for one principal stop
+// exactly at the limit; expired keys do not count.
+func testAPIKeyLimitRace(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	p := newPrincipal(t, st, t0)
+	ok(t, st.CreateAPIKey(ctx, newKey(p.ID, "eeeeeeee", 0, ptr(t0)), 0), "create an expired key")
+	const n, limit = 30, 5
+	errs := race(n, func(i int) error {
+		return st.CreateAPIKey(ctx, newKey(p.ID, fmt.Sprintf("%08x", i), 0, nil), limit)
+	})
+	created := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, storeerr.ErrLimit):
+			t.Fatalf("create key: %v, want nil or ErrLimit", err)
+		}
+	}
+	equal(t, created, limit, fmt.Sprintf("keys created by %d concurrent calls under limit %d", n, limit))
+	isErr(t, st.CreateAPIKey(ctx, newKey(uuid.New(), "ffffffff", 0, nil), limit), storeerr.ErrNotFound, "limited create for a missing principal")
 }

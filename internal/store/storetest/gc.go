@@ -18,8 +18,8 @@ func testCascade(t *testing.T, st store.Store) {
 	keep := newPrincipal(t, st, t0, identity.RoleUser)
 	ok(t, st.AddIdentity(ctx, p.ID, "toy", "alice"), "add identity")
 	ok(t, st.AddIdentity(ctx, keep.ID, "toy", "bob"), "add identity")
-	ok(t, st.CreateAPIKey(ctx, newKey(p.ID, "aaaaaaaa", 0, nil)), "create key")
-	ok(t, st.CreateAPIKey(ctx, newKey(keep.ID, "aaaaaaaa", 0, nil)), "create key")
+	ok(t, st.CreateAPIKey(ctx, newKey(p.ID, "aaaaaaaa", 0, nil), 0), "create key")
+	ok(t, st.CreateAPIKey(ctx, newKey(keep.ID, "aaaaaaaa", 0, nil), 0), "create key")
 	s1, s2 := newSession(t, st, p.ID), newSession(t, st, p.ID)
 	keptSession := newSession(t, st, keep.ID)
 	approved := newPending(t, st, "toy", "CASC-ADE1")
@@ -110,13 +110,13 @@ func testGC(t *testing.T, st store.Store) {
 	}
 	stateGone, stateKept := state(now), state(day(31))
 
-	_, err := st.RecordLoginFailure(ctx, "closed", now.Add(-10*time.Minute), 10*time.Minute)
-	ok(t, err, "record failure")
-	_, err = st.RecordLoginFailure(ctx, "open", now.Add(-time.Minute), 10*time.Minute)
-	ok(t, err, "record failure")
+	_, err := st.TakeLoginAttempt(ctx, "closed", now.Add(-10*time.Minute), 10*time.Minute, 10)
+	ok(t, err, "take login attempt")
+	_, err = st.TakeLoginAttempt(ctx, "open", now.Add(-time.Minute), 10*time.Minute, 10)
+	ok(t, err, "take login attempt")
 
 	for i, exp := range []*time.Time{ptr(now), ptr(day(1)), ptr(day(31)), nil} {
-		ok(t, st.CreateAPIKey(ctx, newKey(p.ID, []string{"00000000", "11111111", "22222222", "33333333"}[i], time.Duration(i)*time.Second, exp)), "create key")
+		ok(t, st.CreateAPIKey(ctx, newKey(p.ID, []string{"00000000", "11111111", "22222222", "33333333"}[i], time.Duration(i)*time.Second, exp), 0), "create key")
 	}
 
 	_, err = st.GC(ctx, now, retain, 0)
@@ -150,12 +150,12 @@ func testGC(t *testing.T, st store.Store) {
 	isErr(t, err, storeerr.ErrNotFound, "collected auth state")
 	_, err = st.TakeAuthState(ctx, stateKept.StateHash, day(29))
 	ok(t, err, "kept auth state")
-	n, err := st.LoginFailures(ctx, "open", now)
-	ok(t, err, "login failures")
-	equal(t, n, 1, "open window kept")
-	n, err = st.RecordLoginFailure(ctx, "closed", now.Add(-time.Minute), 10*time.Minute)
-	ok(t, err, "record failure")
-	equal(t, n, 1, "the collected counter starts over")
+	a, err := st.TakeLoginAttempt(ctx, "open", now, 10*time.Minute, 10)
+	ok(t, err, "take login attempt")
+	equal(t, a.Count, 2, "open window kept")
+	a, err = st.TakeLoginAttempt(ctx, "closed", now.Add(-time.Minute), 10*time.Minute, 10)
+	ok(t, err, "take login attempt")
+	equal(t, a.Count, 1, "the collected counter starts over")
 	keys, err := st.ListAPIKeys(ctx, p.ID)
 	ok(t, err, "list keys")
 	equal(t, []string{keys[0].FirstEight, keys[1].FirstEight}, []string{"22222222", "33333333"}, "kept keys")

@@ -175,31 +175,57 @@ func testTakeAuthStateRace(t *testing.T, st store.Store) {
 	oneWinner(t, errs, storeerr.ErrNotFound, "20 takes of one auth state")
 }
 
-func testLoginFailures(t *testing.T, st store.Store) {
+func testLoginAttempts(t *testing.T, st store.Store) {
 	ctx := ctxFor(t)
-	const window = 10 * time.Minute
-	record := func(key string, now time.Duration) int {
-		n, err := st.RecordLoginFailure(ctx, key, at(now), window)
-		ok(t, err, "record failure")
-		return n
-	}
-	count := func(key string, now time.Duration) int {
-		n, err := st.LoginFailures(ctx, key, at(now))
-		ok(t, err, "login failures")
-		return n
+	const window, max = 10 * time.Minute, 3
+	take := func(key string, now time.Duration) sessions.LoginAttempt {
+		a, err := st.TakeLoginAttempt(ctx, key, at(now), window, max)
+		ok(t, err, "take login attempt")
+		return a
 	}
 	for i, now := range []time.Duration{0, time.Minute, 9 * time.Minute} {
-		equal(t, record("alice@toy", now), i+1, fmt.Sprintf("failure %d", i+1))
+		a := take("alice@toy", now)
+		equal(t, [2]any{a.Allowed, a.Count}, [2]any{true, i + 1}, fmt.Sprintf("attempt %d", i+1))
+		sameTime(t, a.WindowEnd, at(window), "the window is anchored at its first attempt")
 	}
-	equal(t, record("bob@toy", time.Minute), 1, "keys count apart")
-	equal(t, count("alice@toy", window-time.Microsecond), 3, "count inside the window")
-	equal(t, count("alice@toy", window), 0, "count exactly at the window's end")
-	equal(t, count("nobody", 0), 0, "count of an unknown key")
-	equal(t, record("alice@toy", window), 1, "a failure after the window starts a new one")
-	equal(t, record("alice@toy", window+time.Minute), 2, "counting in the new window")
-	equal(t, count("alice@toy", 2*window-time.Microsecond), 2, "the new window is anchored at its first failure")
-	ok(t, st.ResetLoginFailures(ctx, "alice@toy"), "reset")
-	equal(t, count("alice@toy", window+time.Minute), 0, "count after reset")
-	ok(t, st.ResetLoginFailures(ctx, "nobody"), "reset an unknown key")
-	equal(t, count("bob@toy", time.Minute), 1, "other keys survive a reset")
+	a := take("alice@toy", window-time.Microsecond)
+	equal(t, [2]any{a.Allowed, a.Count}, [2]any{false, max}, "the attempt after max, inside the window")
+	sameTime(t, a.WindowEnd, at(window), "a refusal says when the window ends")
+	a = take("alice@toy", window-time.Microsecond)
+	equal(t, a.Count, max, "a refused attempt is not counted")
+	equal(t, take("bob@toy", time.Minute).Count, 1, "keys count apart")
+
+	a = take("alice@toy", window)
+	equal(t, [2]any{a.Allowed, a.Count}, [2]any{true, 1}, "exactly at the window's end a new window starts")
+	sameTime(t, a.WindowEnd, at(2*window), "the new window is anchored at its first attempt")
+	ok(t, st.ResetLoginAttempts(ctx, "alice@toy"), "reset")
+	equal(t, take("alice@toy", window+time.Minute).Count, 1, "counting starts over after a reset")
+	ok(t, st.ResetLoginAttempts(ctx, "nobody"), "reset an unknown key")
+	equal(t, take("bob@toy", 2*time.Minute).Count, 2, "other keys survive a reset")
+
+	_, err := st.TakeLoginAttempt(ctx, "x", t0, 0, max)
+	if err == nil {
+		t.Fatal("take login attempt with a zero window: no error")
+	}
+}
+
+// testLoginAttemptsRace: of many concurrent attempts for one key exactly
+// max are allowed; a count-then-write would let more through.
+func testLoginAttemptsRace(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const n, max = 40, 10
+	allowed := make([]bool, n)
+	errs := race(n, func(i int) error {
+		a, err := st.TakeLoginAttempt(ctx, "raced@toy", t0, time.Minute, max)
+		allowed[i] = a.Allowed
+		return err
+	})
+	got := 0
+	for i, err := range errs {
+		ok(t, err, "take login attempt")
+		if allowed[i] {
+			got++
+		}
+	}
+	equal(t, got, max, fmt.Sprintf("attempts allowed of %d concurrent", n))
 }

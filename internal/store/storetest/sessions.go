@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func testSessions(t *testing.T, st store.Store) {
 		RotatedAt: ptr(t0.Add(time.Second)), Generation: 3, LastUsedAt: t0.Add(2 * time.Second),
 		State: map[string]any{"theme": "dark", "n": 2.0, "nested": map[string]any{"ok": true}},
 	}
-	ok(t, st.CreateSession(ctx, full), "create session")
+	ok(t, st.CreateSession(ctx, full, 0), "create session")
 	got, err := st.GetSession(ctx, full.ID)
 	ok(t, err, "get session")
 	equal(t, got.ID, full.ID, "id")
@@ -56,10 +57,10 @@ func testSessions(t *testing.T, st store.Store) {
 	ok(t, err, "list sessions of a missing principal")
 	equal(t, len(list), 0, "sessions of a missing principal")
 
-	isErr(t, st.CreateSession(ctx, full), storeerr.ErrConflict, "create session with a taken id")
+	isErr(t, st.CreateSession(ctx, full, 0), storeerr.ErrConflict, "create session with a taken id")
 	orphan := full
 	orphan.ID, orphan.PrincipalID = uuid.New(), uuid.New()
-	isErr(t, st.CreateSession(ctx, orphan), storeerr.ErrNotFound, "create session for a missing principal")
+	isErr(t, st.CreateSession(ctx, orphan, 0), storeerr.ErrNotFound, "create session for a missing principal")
 	_, err = st.GetSession(ctx, uuid.New())
 	isErr(t, err, storeerr.ErrNotFound, "get missing session")
 }
@@ -302,4 +303,35 @@ func testRevocationLog(t *testing.T, st store.Store) {
 	tail, err := st.RevocationsSince(ctx, all[n-1].Seq, 100)
 	ok(t, err, "revocations since")
 	equal(t, len(tail), len(more), "one entry per session revoked concurrently")
+}
+
+// testSessionLimitRace: concurrent session creations for one principal stop
+// exactly at the limit; revoked and expired sessions do not count.
+func testSessionLimitRace(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	p := newPrincipal(t, st, t0)
+	const n, limit = 30, 5
+	revoked := newSession(t, st, p.ID)
+	ok(t, st.RevokeSession(ctx, revoked.ID, "logout", t0), "revoke")
+	newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshExpiresAt = t0 }) // expired at t0
+	errs := race(n, func(int) error {
+		return st.CreateSession(ctx, sessions.Session{
+			ID: uuid.New(), PrincipalID: p.ID, CreatedAt: t0, RefreshExpiresAt: at(time.Hour), RefreshHash: hash(uuid.NewString()),
+		}, limit)
+	})
+	created := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, storeerr.ErrLimit):
+			t.Fatalf("create session: %v, want nil or ErrLimit", err)
+		}
+	}
+	equal(t, created, limit, fmt.Sprintf("sessions created by %d concurrent calls under limit %d", n, limit))
+	active, err := st.CountActiveSessions(ctx, p.ID, t0)
+	ok(t, err, "count sessions")
+	equal(t, active, limit, "active sessions")
+	isErr(t, st.CreateSession(ctx, sessions.Session{ID: uuid.New(), PrincipalID: uuid.New(), CreatedAt: t0,
+		RefreshExpiresAt: at(time.Hour), RefreshHash: hash("x")}, limit), storeerr.ErrNotFound, "limited create for a missing principal")
 }

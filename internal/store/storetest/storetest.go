@@ -58,7 +58,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TakePendingDeviceRace", testTakePendingDeviceRace},
 		{"AuthStates", testAuthStates},
 		{"TakeAuthStateRace", testTakeAuthStateRace},
-		{"LoginFailures", testLoginFailures},
+		{"LoginAttempts", testLoginAttempts},
+		{"LoginAttemptsRace", testLoginAttemptsRace},
+		{"SessionLimitRace", testSessionLimitRace},
+		{"APIKeyLimitRace", testAPIKeyLimitRace},
 		{"CascadeOnPrincipalDelete", testCascade},
 		{"GC", testGC},
 		{"Ping", testPing},
@@ -166,7 +169,7 @@ func newSession(t *testing.T, st store.Store, pid uuid.UUID, edit ...func(*sessi
 	for _, e := range edit {
 		e(&s)
 	}
-	ok(t, st.CreateSession(ctxFor(t), s), "create session")
+	ok(t, st.CreateSession(ctxFor(t), s, 0), "create session")
 	return s
 }
 
