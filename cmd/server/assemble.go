@@ -96,6 +96,9 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		if err != nil {
 			return nil, err
 		}
+		if err := checkTagCoverage(cfg, policy); err != nil {
+			return nil, err
+		}
 	}
 	// Providers first: a provider this binary or host cannot serve (PAM
 	// without libpam) is a configuration error, reported before any
@@ -160,7 +163,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	// Before the store closes (closers run in reverse): the last batch is
 	// written on the way out.
 	a.closers = append(a.closers, func() { stopConfirm(); <-confirmDone })
-	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger}
+	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger, TagsEnforced: access.EnforcesTags(policy)}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
 		LoginLimit: authapi.LoginLimit{MaxFailures: loginMaxFailures, Window: loginWindow},
@@ -194,6 +197,28 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	a.closers = append(a.closers, stopGC)
 	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, logger) })
 	return a, nil
+}
+
+// checkTagCoverage refuses a tag-based policy over trees that carry no tags.
+// Nodes get access blobs here only from trees[].args.top_level_access_blob,
+// so a tree without one would have no tags anywhere, and the policy grants
+// every scope on untagged nodes: the whole tree would be readable by
+// anyone. Tiled serves such a config so; someone who configured an access
+// policy expects it to restrict, so it is refused with the fix instead.
+func checkTagCoverage(cfg *config.Config, policy access.Policy) error {
+	if !access.EnforcesTags(policy) {
+		return nil
+	}
+	var errs []error
+	for _, t := range cfg.Trees {
+		if _, ok := t.Args["top_level_access_blob"]; !ok {
+			errs = append(errs, fmt.Errorf("trees[%s].args.top_level_access_blob: required with the tag-based access policy: "+
+				"without it no node of this tree carries tags and every caller could read it (Tiled serves it so). "+
+				"Give the tags that may read it, such as {tags: [public]} to keep it readable by every user, "+
+				"or {tags: [data_A]} to restrict it", t.Path))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // guarded mounts a surface whose routes need the session database; while

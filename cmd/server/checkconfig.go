@@ -37,7 +37,10 @@ func checkConfigCmd(args []string, stdout, stderr io.Writer, getenv env) error {
 		if len(cfg.Sources) > 0 {
 			base = filepath.Dir(cfg.Sources[0])
 		}
-		if _, err := access.FromConfig(ac.Policy, ac.Args, access.Options{BaseDir: base}); err != nil {
+		policy, err := access.FromConfig(ac.Policy, ac.Args, access.Options{BaseDir: base})
+		if err != nil {
+			problems = append(problems, err.Error())
+		} else if err := checkTagCoverage(cfg, policy); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}

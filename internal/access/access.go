@@ -37,15 +37,31 @@ type Policy interface {
 
 // AllowAll lets every caller see every node; scopes still apply. It is the
 // policy of single-user and public servers and of servers with no
-// access_control block.
+// access_control block. It knows no tags, so a key restricted to access
+// tags (made before the server's policy changed) sees nothing: a
+// restriction that cannot be honoured fails closed.
 type AllowAll struct{}
 
 // Visible implements Policy.
-func (AllowAll) Visible(*authn.Caller, Node) bool { return true }
+func (AllowAll) Visible(c *authn.Caller, _ Node) bool { return !tagRestricted(c) }
 
 // AllowedScopes implements Policy.
-func (AllowAll) AllowedScopes(*authn.Caller, Node) identity.ScopeSet {
+func (AllowAll) AllowedScopes(c *authn.Caller, _ Node) identity.ScopeSet {
+	if tagRestricted(c) {
+		return identity.ScopeSet{}
+	}
 	return identity.NewScopeSet(identity.AllScopes()...)
+}
+
+// tagRestricted reports whether the caller is a key restricted to access
+// tags, which only the tag-based policy can honour.
+func tagRestricted(c *authn.Caller) bool { return c != nil && c.AccessTags != nil }
+
+// EnforcesTags reports whether p honours API keys' access tags; where it
+// does not, keys with access tags are refused at creation.
+func EnforcesTags(p Policy) bool {
+	_, ok := p.(*Tags)
+	return ok
 }
 
 // idFor returns the caller's id for the policy's provider: the identity id

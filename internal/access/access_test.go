@@ -144,3 +144,58 @@ func TestTagsMatrix(t *testing.T) {
 		t.Errorf("bob on public data_D = %v", got.Sorted())
 	}
 }
+
+// TestTagsListingNeedsReadMetadata: a node whose tags grant the caller only
+// write:data is not listed (nor found), as in Tiled; the scopes it grants
+// stay what they are for a caller who can see it.
+func TestTagsListingNeedsReadMetadata(t *testing.T) {
+	p := &Tags{Provider: "toy", Defs: map[string]TagDef{
+		"writers": {Users: []Grant{{Name: "wanda", Scopes: []string{identity.ScopeWriteData}}}},
+		"readers": {Users: []Grant{{Name: "wanda", Scopes: []string{identity.ScopeReadMetadata}}}},
+	}}
+	p.Compile()
+	wanda := user("wanda")
+	for _, tc := range []struct {
+		tags    []any
+		visible bool
+	}{
+		{[]any{"writers"}, false},
+		{[]any{"readers"}, true},
+		{[]any{"writers", "readers"}, true},
+	} {
+		n := Node{Path: []string{"x"}, AccessBlob: map[string]any{"tags": tc.tags}}
+		if got := p.Visible(wanda, n); got != tc.visible {
+			t.Errorf("tags %v: visible = %v, want %v", tc.tags, got, tc.visible)
+		}
+	}
+	if got := p.AllowedScopes(wanda, Node{Path: []string{"x"}, AccessBlob: map[string]any{"tags": []any{"writers"}}}); !got.Has(identity.ScopeWriteData) {
+		t.Errorf("scopes on a write-only node: %v", got.Sorted())
+	}
+	if !p.Visible(wanda, Node{Path: []string{"x", "y"}}) {
+		t.Error("a node without a blob of its own is as visible as its parent")
+	}
+}
+
+// TestTagRestrictedKeysFailClosed: policies that know no tags cannot honour
+// a key's access tags, so such a key sees nothing there.
+func TestTagRestrictedKeysFailClosed(t *testing.T) {
+	key := user("alice")
+	key.Kind, key.AccessTags = authn.APIKey, []string{"nothing"}
+	unrestricted := user("alice")
+	simple := &Simple{Provider: "toy", AllAccess: map[string]bool{"alice": true}}
+	for name, p := range map[string]Policy{"allow all": AllowAll{}, "simple": simple} {
+		n := Node{Path: []string{"A"}}
+		if p.Visible(key, n) || len(p.AllowedScopes(key, n)) != 0 {
+			t.Errorf("%s: a tag-restricted key sees %v with scopes %v", name, p.Visible(key, n), p.AllowedScopes(key, n).Sorted())
+		}
+		if !p.Visible(unrestricted, n) || len(p.AllowedScopes(unrestricted, n)) == 0 {
+			t.Errorf("%s: the unrestricted caller lost access", name)
+		}
+		if EnforcesTags(p) {
+			t.Errorf("%s claims to enforce tags", name)
+		}
+	}
+	if !EnforcesTags(&Tags{}) {
+		t.Error("the tag policy does not claim to enforce tags")
+	}
+}

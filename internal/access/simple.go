@@ -30,6 +30,9 @@ type Simple struct {
 // Visible implements Policy. The decision is made on the first path
 // segment; what lies under a visible entry is visible.
 func (p *Simple) Visible(c *authn.Caller, n Node) bool {
+	if tagRestricted(c) {
+		return false // see AllowAll
+	}
 	if len(n.Path) == 0 || (c != nil && c.Kind == authn.SingleUser) {
 		return true
 	}
@@ -52,6 +55,8 @@ func (p *Simple) Visible(c *authn.Caller, n Node) bool {
 // AllowedScopes implements Policy.
 func (p *Simple) AllowedScopes(c *authn.Caller, _ Node) identity.ScopeSet {
 	switch {
+	case tagRestricted(c):
+		return identity.ScopeSet{}
 	case c != nil && c.Kind == authn.SingleUser:
 		return identity.NewScopeSet(identity.AllScopes()...)
 	case !isPrincipal(c):

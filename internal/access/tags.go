@@ -95,9 +95,15 @@ func (p *Tags) isAdmin(c *authn.Caller) bool {
 	return c != nil && (c.Kind == authn.SingleUser || c.Scopes.Has(identity.ScopeAdminAPIKeys))
 }
 
-// Visible implements Policy.
+// Visible implements Policy. A node without a blob of its own is as
+// visible as its parent (callers check every node on a path). A node with
+// one is listed only for callers it grants read:metadata, as Tiled filters
+// listings: a tag that grants only write:data does not reveal a node.
 func (p *Tags) Visible(c *authn.Caller, n Node) bool {
-	return len(p.AllowedScopes(c, n)) > 0
+	if len(n.AccessBlob) == 0 {
+		return true
+	}
+	return p.AllowedScopes(c, n).Has(identity.ScopeReadMetadata)
 }
 
 // AllowedScopes implements Policy.

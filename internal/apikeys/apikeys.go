@@ -31,6 +31,8 @@ const (
 var (
 	ErrScopesNotHeld   = errors.New("requested scopes exceed the principal's")
 	ErrTagsWithScopes  = errors.New("access tags cannot be combined with these scopes")
+	ErrTagsNotHeld     = errors.New("requested access tags exceed the creator's")
+	ErrTagsUnenforced  = errors.New("access tags are not enforced by this server's access policy")
 	ErrTooManyKeys     = errors.New("too many API keys")
 	ErrInvalidLifetime = errors.New("expires_in must be positive")
 )
@@ -40,6 +42,22 @@ type Service struct {
 	Identities identity.Store
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// TagsEnforced says whether the access policy honours a key's access
+	// tags (Tiled's TagBasedAccessPolicy). Where it does not, a key asking
+	// for them is refused rather than issued with a restriction that would
+	// silently not apply.
+	TagsEnforced bool
+}
+
+// Grant is what a creator may hand out.
+type Grant struct {
+	// Scopes: the owner's role scopes, narrowed to the creator's own scopes
+	// when the creator is itself a limited key.
+	Scopes identity.ScopeSet
+	// AccessTags is the creator's own restriction (nil: none). A restricted
+	// creator may only make keys restricted to some of its tags, as its
+	// scopes bound the new key's scopes.
+	AccessTags []string
 }
 
 // Request is what a caller asks for (Tiled's APIKeyRequestParams).
@@ -57,10 +75,23 @@ type Issued struct {
 	Secret string
 }
 
-// Issue makes a key for owner. grantable is what the creator may hand out:
-// the owner's role scopes, narrowed to the creator's own scopes when the
-// creator is itself a limited key (so a key cannot mint a broader key).
-func (s *Service) Issue(ctx context.Context, owner identity.Principal, grantable identity.ScopeSet, req Request) (Issued, error) {
+// Issue makes a key for owner within what the creator may grant, so that a
+// key cannot mint a broader key, in scopes or in reach.
+func (s *Service) Issue(ctx context.Context, owner identity.Principal, grant Grant, req Request) (Issued, error) {
+	grantable := grant.Scopes
+	if req.AccessTags != nil && !s.TagsEnforced {
+		return Issued{}, ErrTagsUnenforced
+	}
+	if grant.AccessTags != nil {
+		if req.AccessTags == nil {
+			return Issued{}, fmt.Errorf("%w: an unrestricted key", ErrTagsNotHeld)
+		}
+		for _, t := range req.AccessTags {
+			if !slices.Contains(grant.AccessTags, t) {
+				return Issued{}, fmt.Errorf("%w: %q", ErrTagsNotHeld, t)
+			}
+		}
+	}
 	scopes := req.Scopes
 	if scopes == nil {
 		scopes = []string{identity.ScopeInherit}

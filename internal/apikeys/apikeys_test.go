@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func newFixture(t testing.TB) *fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f := &fixture{st: st, now: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
-	f.svc = &apikeys.Service{Identities: st, Now: func() time.Time { return f.now }, Logger: slog.New(slog.DiscardHandler)}
+	f.svc = &apikeys.Service{Identities: st, Now: func() time.Time { return f.now }, Logger: slog.New(slog.DiscardHandler), TagsEnforced: true}
 	return f
 }
 
@@ -64,7 +65,7 @@ func TestIssueRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.svc.Issue(context.Background(), alice, tt.grantable, tt.req)
+			got, err := f.svc.Issue(context.Background(), alice, apikeys.Grant{Scopes: tt.grantable}, tt.req)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -80,11 +81,11 @@ func TestVerify(t *testing.T) {
 	ctx := context.Background()
 	alice := f.principal(t, "alice", identity.RoleUser)
 	grant := identity.ScopesOfRoles(alice.Roles)
-	limited, err := f.svc.Issue(ctx, alice, grant, apikeys.Request{Scopes: []string{"read:metadata", "write:data"}, ExpiresIn: ptr(int64(60))})
+	limited, err := f.svc.Issue(ctx, alice, apikeys.Grant{Scopes: grant}, apikeys.Request{Scopes: []string{"read:metadata", "write:data"}, ExpiresIn: ptr(int64(60))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inherit, err := f.svc.Issue(ctx, alice, grant, apikeys.Request{})
+	inherit, err := f.svc.Issue(ctx, alice, apikeys.Grant{Scopes: grant}, apikeys.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +125,11 @@ func TestKeyLimit(t *testing.T) {
 	bob := f.principal(t, "bob", identity.RoleUser)
 	grant := identity.ScopesOfRoles(bob.Roles)
 	for range apikeys.MaxKeysPerPrincipal {
-		if _, err := f.svc.Issue(ctx, bob, grant, apikeys.Request{Scopes: []string{"read:data"}}); err != nil {
+		if _, err := f.svc.Issue(ctx, bob, apikeys.Grant{Scopes: grant}, apikeys.Request{Scopes: []string{"read:data"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.svc.Issue(ctx, bob, grant, apikeys.Request{Scopes: []string{"read:data"}}); !errors.Is(err, apikeys.ErrTooManyKeys) {
+	if _, err := f.svc.Issue(ctx, bob, apikeys.Grant{Scopes: grant}, apikeys.Request{Scopes: []string{"read:data"}}); !errors.Is(err, apikeys.ErrTooManyKeys) {
 		t.Fatalf("key %d: %v", apikeys.MaxKeysPerPrincipal+1, err)
 	}
 }
@@ -139,4 +140,46 @@ func flip(d byte) string {
 		return "1"
 	}
 	return "0"
+}
+
+// TestIssueAccessTags: a creator restricted to access tags may only make keys
+// restricted to some of them (never an unrestricted key), as its scopes
+// bound the new key's scopes; and where the policy does not enforce tags, a
+// key asking for them is refused rather than issued unrestricted in effect.
+func TestIssueAccessTags(t *testing.T) {
+	f := newFixture(t)
+	alice := f.principal(t, "alice", identity.RoleUser)
+	read := []string{"read:metadata", "read:data"}
+	grant := identity.ScopesOfRoles(alice.Roles)
+	tests := []struct {
+		name       string
+		creator    []string // the creator's own tags (nil: unrestricted)
+		requested  []string
+		unenforced bool
+		wantErr    error
+	}{
+		{"unrestricted creator, any tags", nil, []string{"a", "z"}, false, nil},
+		{"unrestricted creator, no tags", nil, nil, false, nil},
+		{"restricted creator, a subset", []string{"a", "b"}, []string{"a"}, false, nil},
+		{"restricted creator, all its tags", []string{"a", "b"}, []string{"b", "a"}, false, nil},
+		{"restricted creator, no tags at all", []string{"a", "b"}, []string{}, false, nil},
+		{"restricted creator, an unrestricted key", []string{"a", "b"}, nil, false, apikeys.ErrTagsNotHeld},
+		{"restricted creator, a wider set", []string{"a"}, []string{"a", "b"}, false, apikeys.ErrTagsNotHeld},
+		{"restricted creator, another tag", []string{"a"}, []string{"c"}, false, apikeys.ErrTagsNotHeld},
+		{"tags where the policy ignores them", nil, []string{"a"}, true, apikeys.ErrTagsUnenforced},
+		{"no tags where the policy ignores them", nil, nil, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.svc.TagsEnforced = !tt.unenforced
+			got, err := f.svc.Issue(context.Background(), alice, apikeys.Grant{Scopes: grant, AccessTags: tt.creator},
+				apikeys.Request{Scopes: read, AccessTags: tt.requested})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && !slices.Equal(got.Key.AccessTags, tt.requested) {
+				t.Fatalf("issued tags %v, want %v", got.Key.AccessTags, tt.requested)
+			}
+		})
+	}
 }

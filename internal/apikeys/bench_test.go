@@ -14,7 +14,7 @@ func BenchmarkVerifyAPIKey(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
 	p := f.principal(b, "alice", identity.RoleUser)
-	k, err := f.svc.Issue(ctx, p, identity.ScopesOfRoles(p.Roles), apikeys.Request{})
+	k, err := f.svc.Issue(ctx, p, apikeys.Grant{Scopes: identity.ScopesOfRoles(p.Roles)}, apikeys.Request{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -220,4 +221,96 @@ func TestMultiAccessTags(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestMultiAccessControlExample: the shipped "some public, some private"
+// example, served as written, shows what its comments say; and the form
+// that Tiled serves fully public (a tag-based policy over a tree without
+// tags) is refused at start and by check-config, with the fix (issue 13).
+func TestMultiAccessControlExample(t *testing.T) {
+	t.Parallel()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := filepath.Join(root, "examples", "configs", "access_control.yml")
+	s := startServer(t, []string{"config", example}, muEnv()...)
+	entries := []string{"public", "alice", "group_a", "public/A", "alice/A", "group_a/C"}
+	want := map[string][]string{
+		"alice": {"public", "public/A", "alice", "alice/A"}, "alice's API key": {"public", "public/A", "alice", "alice/A"},
+		"bob": {"public", "public/A", "group_a", "group_a/C"}, "cara": {"public", "public/A"}, "anonymous": {"public", "public/A"},
+	}
+	for _, v := range viewers() {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			c := s.client(t)
+			checkVisible(t, c, v.credentials(t, c), entries, want[v.name], false)
+		})
+	}
+	t.Run("anonymous data read of a private array", func(t *testing.T) {
+		t.Parallel()
+		expectDetail(t, s.client(t).get("/api/v1/array/full/alice/A", nil), http.StatusNotFound, "No such entry: ['alice', 'A']")
+	})
+
+	t.Run("a tag-restricted key bounds the keys it creates", func(t *testing.T) {
+		t.Parallel()
+		c := s.client(t)
+		alice := bearer(mustLogin(t, c, "alice").Access)
+		scopes := []any{"read:metadata", "read:data", "create:apikeys"}
+		k1 := apikey(secretOf(t, mustCreateKey(t, c, alice, map[string]any{"scopes": scopes, "access_tags": []any{"public"}})))
+		checkVisible(t, c, k1, entries, []string{"public", "public/A"}, false)
+		for _, tc := range []struct {
+			name string
+			tags any
+		}{{"no access_tags", nil}, {"a tag it lacks", []any{"data_B"}}, {"a wider set", []any{"public", "data_B"}}} {
+			r := createKey(c, k1, map[string]any{"scopes": []any{"read:metadata"}, "access_tags": tc.tags})
+			if expectStatus(t, r, http.StatusForbidden) && !strings.Contains(string(r.Body), "restricted to access tags ['public']") {
+				t.Errorf("%s: %s", tc.name, r)
+			}
+		}
+		k2 := mustCreateKey(t, c, k1, map[string]any{"scopes": []any{"read:metadata"}, "access_tags": []any{"public"}})
+		expectAt(t, k2, []any{"public"}, "access_tags")
+		checkVisible(t, c, apikey(secretOf(t, k2)), entries, []string{"public", "public/A"}, false)
+	})
+
+	t.Run("a tree without tags is refused", func(t *testing.T) {
+		t.Parallel()
+		b, err := os.ReadFile(example)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg map[string]any
+		if err := yaml.Unmarshal(b, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg["trees"] = []any{tiledTree("/", nil)}
+		cfg["access_control"].(map[string]any)["args"].(map[string]any)["tags_db"] =
+			map[string]any{"uri": "file:" + filepath.Join(root, "examples", "access_tags", "tag_definitions.yml")}
+		path := writeConfig(t, cfg)
+		want := "trees[/].args.top_level_access_blob: required with the tag-based access policy"
+		for _, args := range [][]string{
+			{"check-config", path},
+			{"serve", "config", path, "--host", "127.0.0.1", "--port", strconv.Itoa(freePort(t))},
+		} {
+			code, _, stderr := runCLI(t, muEnv(), args...)
+			if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "{tags: [public]}") {
+				t.Errorf("server %s: exit %d, want 1 with %q and the fix on stderr:\n%s", args[0], code, want, stderr)
+			}
+		}
+	})
+}
+
+// TestMultiAccessTagsUnenforced: without a tag-based policy nothing would
+// honour a key's access tags, so a key asking for them is refused (Tiled
+// issues it and then ignores the tags).
+func TestMultiAccessTagsUnenforced(t *testing.T) {
+	t.Parallel()
+	s := startMU(t, muConfig(newBackend(t, "sqlite")))
+	c := s.client(t)
+	alice := bearer(mustLogin(t, c, "alice").Access)
+	r := createKey(c, alice, map[string]any{"scopes": []any{"read:metadata"}, "access_tags": []any{"nothing"}})
+	expectDetail(t, r, http.StatusBadRequest, "access_tags restrict a key only under a tag-based access policy "+
+		"(access_control with TagBasedAccessPolicy), and this server has none: the key would reach everything "+
+		"its scopes allow. Create the key without access_tags.")
+	mustCreateKey(t, c, alice, map[string]any{"scopes": []any{"read:metadata"}, "access_tags": nil})
 }

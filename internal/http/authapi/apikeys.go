@@ -55,17 +55,24 @@ func parseKeyRequest(r *http.Request) (apikeys.Request, error) {
 	return req, nil
 }
 
-// issueKey makes a key for owner on behalf of a creator allowed grantable.
-func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grantable identity.ScopeSet) error {
+// issueKey makes a key for owner on behalf of a creator allowed grant.
+func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grant apikeys.Grant) error {
 	req, err := parseKeyRequest(c.Request())
 	if err != nil {
 		return err
 	}
-	issued, err := h.APIKeys.Issue(c.Request().Context(), owner, grantable, req)
+	issued, err := h.APIKeys.Issue(c.Request().Context(), owner, grant, req)
 	switch {
 	case errors.Is(err, apikeys.ErrScopesNotHeld):
 		return httperr.Forbidden(fmt.Sprintf("Requested scopes %s must be a subset of the principal's scopes %s.",
-			authn.PyList(req.Scopes), authn.PyList(grantable.Sorted())))
+			authn.PyList(req.Scopes), authn.PyList(grant.Scopes.Sorted())))
+	case errors.Is(err, apikeys.ErrTagsNotHeld):
+		return httperr.Forbidden(fmt.Sprintf("This API key is restricted to access tags %s; a key it creates must be "+
+			"restricted to some of them (requested access_tags %s).", authn.PyList(grant.AccessTags), pyListOrNone(req.AccessTags)))
+	case errors.Is(err, apikeys.ErrTagsUnenforced):
+		return httperr.BadRequest("access_tags restrict a key only under a tag-based access policy " +
+			"(access_control with TagBasedAccessPolicy), and this server has none: the key would reach everything " +
+			"its scopes allow. Create the key without access_tags.")
 	case errors.Is(err, apikeys.ErrTagsWithScopes):
 		return httperr.Forbidden(fmt.Sprintf("Requested scopes %s contain scopes that cannot be combined with access tag restrictions.",
 			authn.PyList(req.Scopes)))
@@ -100,8 +107,11 @@ func (h *Handlers) createAPIKey(c echo.Context) error {
 		}
 		return err
 	}
-	// A session may grant what its principal holds; an API key only what it holds itself.
-	return h.issueKey(c, owner, identity.ScopesOfRoles(owner.Roles).Intersect(caller.Scopes))
+	// A session may grant what its principal holds; an API key only what it
+	// holds itself, within the access tags it is restricted to.
+	return h.issueKey(c, owner, apikeys.Grant{
+		Scopes: identity.ScopesOfRoles(owner.Roles).Intersect(caller.Scopes), AccessTags: caller.AccessTags,
+	})
 }
 
 // apiKeyInfo is GET /auth/apikey: what the presented key is.
@@ -160,7 +170,10 @@ func (h *Handlers) createAPIKeyFor(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
-	return h.issueKey(c, owner, identity.ScopesOfRoles(owner.Roles))
+	// An admin key cannot carry access tags (ErrTagsWithScopes), so the
+	// creator is unrestricted here; its tags are passed all the same.
+	caller := authn.FromContext(c.Request().Context())
+	return h.issueKey(c, owner, apikeys.Grant{Scopes: identity.ScopesOfRoles(owner.Roles), AccessTags: caller.AccessTags})
 }
 
 // deleteAPIKeyFor is DELETE /auth/principal/{uuid}/apikey?first_eight= (admin:apikeys).
@@ -195,4 +208,12 @@ func firstEightParam(c echo.Context) (string, error) {
 		f = f[:8]
 	}
 	return f, nil
+}
+
+// pyListOrNone is Python's repr of an optional list of strings.
+func pyListOrNone(l []string) string {
+	if l == nil {
+		return "None"
+	}
+	return authn.PyList(l)
 }

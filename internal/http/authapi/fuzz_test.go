@@ -62,7 +62,7 @@ func newFuzzTarget(f *testing.F) *fuzzTarget {
 	if err != nil {
 		f.Fatal(err)
 	}
-	k, err := keySvc.Issue(ctx, p, identity.ScopesOfRoles(p.Roles), apikeys.Request{})
+	k, err := keySvc.Issue(ctx, p, apikeys.Grant{Scopes: identity.ScopesOfRoles(p.Roles)}, apikeys.Request{})
 	if err != nil {
 		f.Fatal(err)
 	}
