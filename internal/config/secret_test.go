@@ -94,3 +94,30 @@ func TestSecretTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretTypesInLogs: a Secret or a DSN logged as an attribute of its
+// own (slog then calls LogValue, not String), alone or in a group, never
+// prints the value, with the text and the JSON handler.
+func TestSecretTypesInLogs(t *testing.T) {
+	secret, dsn := Secret("hunter2"), DSN("postgresql://tiled:pg-hunter3@db:5432/auth")
+	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
+		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+	} {
+		var buf bytes.Buffer
+		l := slog.New(h(&buf))
+		l.Info("direct", "secret", secret, "database", dsn)
+		l.Info("grouped", slog.Group("db", "uri", dsn, "password", secret))
+		l.With("key", secret).Info("with")
+		l.Info("any", slog.Any("secret", secret), slog.Any("uri", dsn))
+		out := buf.String()
+		for _, s := range []string{"hunter2", "pg-hunter3"} {
+			if strings.Contains(out, s) {
+				t.Errorf("%s handler printed %q:\n%s", name, s, out)
+			}
+		}
+		if !strings.Contains(out, "postgresql://tiled:REDACTED@db:5432/auth") || !strings.Contains(out, "REDACTED") {
+			t.Errorf("%s handler lost the redacted forms:\n%s", name, out)
+		}
+	}
+}

@@ -503,3 +503,36 @@ func TestConfirmBatcherRetries(t *testing.T) {
 		}
 	})
 }
+
+// TestForgedRefreshTokens: a well-formed refresh token for a real session,
+// made with another server's key (anyone who learned a session id can make
+// one), neither revokes the session nor refreshes it, nor counts as reuse.
+func TestForgedRefreshTokens(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		t0, _ := e.m.Start(ctx, e.p, nil)
+		t1, err := e.m.Refresh(ctx, t0.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := tokens.NewKeys([]string{"another-servers-key"})
+		e.clk.Advance(time.Hour) // past the grace window: a genuine old token here would be reuse
+		for _, gen := range []int64{0, 1, 2} {
+			forged := other.Refresh(t0.SessionID, gen).String()
+			if _, err := e.m.RevokeByRefreshToken(ctx, forged); !errors.Is(err, sessions.ErrMalformed) {
+				t.Fatalf("revoke with a forged generation-%d token: %v, want ErrMalformed", gen, err)
+			}
+			if _, err := e.m.Refresh(ctx, forged); !errors.Is(err, sessions.ErrEnded) {
+				t.Fatalf("refresh with a forged generation-%d token: %v, want ErrEnded", gen, err)
+			}
+		}
+		s, _ := e.st.GetSession(ctx, t0.SessionID)
+		if s.RevokedAt != nil || s.Generation != 1 {
+			t.Fatalf("after forgeries: revoked %v, generation %d; want the session untouched", s.RevokedAt, s.Generation)
+		}
+		if _, err := e.m.Refresh(ctx, t1.RefreshToken); err != nil {
+			t.Fatalf("the genuine token after forgeries: %v", err)
+		}
+	})
+}

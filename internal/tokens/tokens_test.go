@@ -164,9 +164,18 @@ func TestNewKeysRejectsEmpty(t *testing.T) {
 	}
 }
 
+// FuzzParseRefresh: what parses round-trips, and IssuedRefresh accepts a
+// token exactly when its secret is the one this server derives for its
+// session and generation (under any of its keys), never another.
 func FuzzParseRefresh(f *testing.F) {
-	k, _ := NewKeys([]string{"k"})
-	f.Add(k.Refresh(uuid.New(), 7).String())
+	k, _ := NewKeys([]string{"k", "old"})
+	old, _ := NewKeys([]string{"old"})
+	other, _ := NewKeys([]string{"someone-else"})
+	sid := uuid.New()
+	f.Add(k.Refresh(sid, 7).String())
+	f.Add(old.Refresh(sid, 7).String())   // issued under the previous key
+	f.Add(other.Refresh(sid, 7).String()) // well formed, not ours
+	f.Add(k.Refresh(sid, 8).Secret)
 	f.Add("")
 	f.Add("a.b.c")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -177,20 +186,72 @@ func FuzzParseRefresh(f *testing.F) {
 		if tok.String() != s {
 			t.Fatalf("round trip %q -> %q", s, tok.String())
 		}
-		_ = k.IssuedRefresh(tok)
+		ours := tok.Secret == k.Refresh(tok.SessionID, tok.Generation).Secret ||
+			tok.Secret == old.Refresh(tok.SessionID, tok.Generation).Secret
+		if got := k.IssuedRefresh(tok); got != ours {
+			t.Fatalf("IssuedRefresh(%q) = %v, want %v", s, got, ours)
+		}
+		if got, want := other.IssuedRefresh(tok), tok.Secret == other.Refresh(tok.SessionID, tok.Generation).Secret; got != want {
+			t.Fatalf("another server's IssuedRefresh(%q) = %v, want %v", s, got, want)
+		}
+		if cur, ok := k.RefreshForHash(tok.SessionID, tok.Generation, tok.Hash()); ok != ours || (ok && cur.String() != s) {
+			t.Fatalf("RefreshForHash(%q) = %q, %v; want it found exactly when ours", s, cur, ok)
+		}
 	})
 }
 
+// FuzzVerifyAccess signs fuzzer-chosen claims with a fuzzer-chosen key and
+// algorithm, so that its assertions are reached: a token verifies exactly
+// when it is HS256 under one of our keys, of type access, for a principal
+// uuid, and unexpired; then it reads back what was signed. A final raw
+// string checks that arbitrary input never panics or verifies.
 func FuzzVerifyAccess(f *testing.F) {
-	k, _ := NewKeys([]string{"k"})
+	k, _ := NewKeys([]string{"k", "old"})
+	other, _ := NewKeys([]string{"someone-else"})
 	tok, _ := k.SignAccess(sampleClaims(), t0, t0.Add(time.Hour))
-	f.Add(tok)
-	f.Add("a.b.c")
-	f.Add("eyJhbGciOiJub25lIn0.e30.")
-	f.Fuzz(func(t *testing.T, s string) {
-		c, err := k.VerifyAccess(s, t0)
-		if err == nil && c.Type != "access" {
-			t.Fatalf("accepted non-access token %q", s)
+	f.Add("access", strings.ReplaceAll(uuid.NewString(), "-", ""), int64(60), uint8(0), uint8(0), tok)
+	f.Add("refresh", uuid.NewString(), int64(60), uint8(0), uint8(0), "a.b.c")
+	f.Add("access", "not-a-uuid", int64(60), uint8(1), uint8(0), "eyJhbGciOiJub25lIn0.e30.")
+	f.Add("access", uuid.NewString(), int64(-1), uint8(0), uint8(2), "")
+	f.Add("access", uuid.NewString(), int64(0), uint8(0), uint8(3), "")
+	f.Fuzz(func(t *testing.T, typ, sub string, expIn int64, keyChoice, algChoice uint8, raw string) {
+		if _, err := k.VerifyAccess(raw, t0); err == nil && raw != tok {
+			// Only a token we signed verifies; the fuzzer cannot forge one.
+			if c, _ := k.VerifyAccess(raw, t0); c.Type != "access" {
+				t.Fatalf("accepted non-access token %q", raw)
+			}
+		}
+		expIn = expIn % (1 << 32)
+		claims := AccessClaims{Type: typ, Subject: sub, SubjectType: "user", IssuedAt: t0.Unix(), ExpiresAt: t0.Unix() + expIn}
+		signers := [][]byte{k.keys[0], k.keys[1], other.keys[0]}
+		key := signers[int(keyChoice)%len(signers)]
+		methods := []jwt.SigningMethod{jwt.SigningMethodHS256, jwt.SigningMethodHS384, jwt.SigningMethodHS512, jwt.SigningMethodNone}
+		method := methods[int(algChoice)%len(methods)]
+		var signKey any = key
+		if method == jwt.SigningMethodNone {
+			signKey = jwt.UnsafeAllowNoneSignatureType
+		}
+		s, err := jwt.NewWithClaims(method, claims).SignedString(signKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, uerr := uuid.Parse(sub)
+		ours := keyChoice%3 != 2 && method == jwt.SigningMethodHS256
+		valid := ours && typ == "access" && uerr == nil && len(s) <= 16<<10
+		got, err := k.VerifyAccess(s, t0)
+		switch {
+		case valid && expIn > 0:
+			if err != nil || got.Subject != sub || got.Type != "access" || got.ExpiresAt != claims.ExpiresAt {
+				t.Fatalf("a genuine token (sub %q, exp in %ds) did not verify: %v, %+v", sub, expIn, err, got)
+			}
+		case ours && len(s) <= 16<<10 && expIn <= 0:
+			if !errors.Is(err, ErrExpired) {
+				t.Fatalf("an expired genuine token (exp in %ds): %v, want ErrExpired", expIn, err)
+			}
+		default:
+			if err == nil {
+				t.Fatalf("verified a token it must refuse (type %q, sub %q, key %d, alg %s)", typ, sub, keyChoice%3, method.Alg())
+			}
 		}
 	})
 }

@@ -115,6 +115,17 @@ func checkKeyLifecycle(t *testing.T, s *server) {
 	if v, _ := at(me, "api_keys"); len(v.([]any)) != 1 {
 		t.Errorf("api_keys %s, want the one key", compact(v))
 	}
+	// The key one character off, anywhere (the first eight find it, the
+	// rest must match): never the owner.
+	for _, off := range []struct{ name, key string }{
+		{"first character", otherKey(secret[:1]) + secret[1:]},
+		{"ninth character", secret[:8] + otherKey(secret[8:9]) + secret[9:]},
+		{"last character", secret[:71] + otherKey(secret[71:])},
+		{"one more character", secret + "0"},
+		{"one character short", secret[:71]},
+	} {
+		expectDetail(t, c.get("/api/v1/metadata/", apikey(off.key)), http.StatusUnauthorized, msgInvalidAPIKey)
+	}
 	// A read-only key may not make keys.
 	expectScopesDenied(t, createKey(c, apikey(secret), map[string]any{"scopes": []string{"read:metadata"}}), "create:apikeys")
 

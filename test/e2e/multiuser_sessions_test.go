@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // sessionConfig is muConfig plus the dummy provider, whose users (any
@@ -161,6 +165,17 @@ func checkMalformedRefresh(t *testing.T, s *server) {
 func checkRevokeByToken(t *testing.T, s *server) {
 	c := s.client(t)
 	tp := loginAs(t, c, uniqueName(t, "revoke"))
+	expectStatus(t, c.get("/api/v1/metadata/", bearer(tp.Access)), http.StatusOK)
+	// A well-formed token for this session that the server did not issue
+	// (its session id and generation, another MAC) proves nothing: anyone
+	// who learned a session id could make one.
+	parts := strings.Split(tp.Refresh, ".")
+	if len(parts) != 3 {
+		t.Fatalf("refresh token %q is not id.generation.mac", tp.Refresh)
+	}
+	forged := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	expectDetail(t, c.postJSON("/api/v1/auth/session/revoke", nil, map[string]string{"refresh_token": forged}),
+		http.StatusUnauthorized, msgBadCreds)
 	expectStatus(t, c.get("/api/v1/metadata/", bearer(tp.Access)), http.StatusOK)
 	r := c.postJSON("/api/v1/auth/session/revoke", nil, map[string]string{"refresh_token": tp.Refresh})
 	if expectStatus(t, r, http.StatusNoContent) && len(r.Body) != 0 {
@@ -329,6 +344,30 @@ func checkRejectedBearers(t *testing.T, s *server) {
 	// A refresh token is not an access token.
 	tp := loginAs(t, c, uniqueName(t, "swap"))
 	expectDetail(t, c.get("/api/v1/metadata/", bearer(tp.Refresh)), http.StatusUnauthorized, msgBadCreds)
+	// The server's own claims, signed with its own key: accepted as issued,
+	// refused with any other type (Tiled's "type" claim tells access tokens
+	// from the others it signs).
+	claims := jwt.MapClaims(jwtClaims(t, tp.Access))
+	resign := func(typ any) string {
+		m := jwt.MapClaims{}
+		for k, v := range claims {
+			m[k] = v
+		}
+		if typ == nil {
+			delete(m, "type")
+		} else {
+			m["type"] = typ
+		}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, m).SignedString([]byte(muSecretKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	expectStatus(t, c.get("/api/v1/metadata/", bearer(resign("access"))), http.StatusOK)
+	for _, typ := range []any{"refresh", "Access", "", nil, 1} {
+		expectDetail(t, c.get("/api/v1/metadata/", bearer(resign(typ))), http.StatusUnauthorized, msgBadCreds)
+	}
 }
 
 // TestMultiSessionExpiry: short lifetimes. An access token is refused with

@@ -41,7 +41,9 @@ func (surface) Register(g *echo.Group) {
 			return errors.New("something internal with a secret inside")
 		}
 	})
-	g.POST("/change", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		g.Add(m, "/change", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	}
 	g.GET("/needs-read", func(c echo.Context) error {
 		if err := authn.RequireScopes(c.Request(), identity.ScopeReadMetadata); err != nil {
 			return err
@@ -122,8 +124,8 @@ func TestErrorMapping(t *testing.T) {
 
 func TestCSRF(t *testing.T) {
 	s := newServer(t, nil)
-	post := func(cookies map[string]string, header string, query string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest("POST", "/api/v1/change"+query, nil)
+	send := func(method string, cookies map[string]string, header string, query string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, "/api/v1/change"+query, nil)
 		for k, v := range cookies {
 			req.AddCookie(&http.Cookie{Name: k, Value: v})
 		}
@@ -132,24 +134,32 @@ func TestCSRF(t *testing.T) {
 		}
 		return do(t, s, req)
 	}
-	tests := []struct {
+	type csrfCase struct {
 		name    string
+		method  string
 		cookies map[string]string
 		header  string
 		query   string
 		status  int
 		detail  string
-	}{
-		{"no api-key cookie: not cookie-authenticated, no check", nil, "", "", 204, ""},
-		{"api-key cookie, no csrf cookie", map[string]string{"tiled_api_key": "k3y"}, "t", "", 403, "Expected tiled_csrf_token cookie"},
-		{"api-key cookie, no token", map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "", "", 403, "Expected csrf query parameter or x-csrf header"},
-		{"token mismatch", map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "u", "", 403, "Double-submit CSRF tokens do not match"},
-		{"header matches", map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "t", "", 204, ""},
-		{"query matches", map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "", "?csrf=t", 204, ""},
 	}
+	var tests []csrfCase
+	// Every unsafe method is checked alike; a safe one never is.
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		tests = append(tests,
+			csrfCase{m + ": no api-key cookie: not cookie-authenticated, no check", m, nil, "", "", 204, ""},
+			csrfCase{m + ": api-key cookie, no csrf cookie", m, map[string]string{"tiled_api_key": "k3y"}, "t", "", 403, "Expected tiled_csrf_token cookie"},
+			csrfCase{m + ": api-key cookie, no token", m, map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "", "", 403, "Expected csrf query parameter or x-csrf header"},
+			csrfCase{m + ": token mismatch", m, map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "u", "", 403, "Double-submit CSRF tokens do not match"},
+			csrfCase{m + ": header matches", m, map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "t", "", 204, ""},
+			csrfCase{m + ": query matches", m, map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "", "?csrf=t", 204, ""},
+		)
+	}
+	tests = append(tests, csrfCase{"GET: api-key cookie, no token: safe, no check", http.MethodGet,
+		map[string]string{"tiled_api_key": "k3y", "tiled_csrf": "t"}, "", "", 204, ""})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := post(tt.cookies, tt.header, tt.query)
+			rec := send(tt.method, tt.cookies, tt.header, tt.query)
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
 			}
