@@ -147,7 +147,7 @@ func ndarray(t *testing.T, a tree.Array, slice string) *tree.NDArray {
 
 func lookup(t *testing.T, path ...string) tree.Node {
 	t.Helper()
-	n, err := tree.Lookup(tree.ExtendedDemo(), path)
+	n, err := tree.Lookup(context.Background(), tree.ExtendedDemo(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

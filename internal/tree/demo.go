@@ -6,7 +6,8 @@ package tree
 //
 //	A  ones((100, 100)) float64
 //	B  ones((100, 100, 100)) float64, computed on read
-//	C  a table x=1.0, y=2.0, z=3.0, 100 rows in 3 partitions (spec dataframe)
+//	C  a table x=1.0, y=2.0, z=3.0, 100 rows in 3 partitions of 34, 33
+//	   and 33 rows, as dask divides them (spec dataframe)
 //	D  an xarray dataset: data variable "temperature" [100, 99, 98] and
 //	   coordinate "time" [1, 2, 3], both int64 (spec xarray_dataset)
 func Demo() Container {
@@ -26,11 +27,13 @@ func generatedMinimal() []Entry {
 	a := must(NewFilledArray(Info{}, Float64, []int{100, 100}, one))
 	b := must(NewFilledArray(Info{}, Float64, []int{100, 100, 100}, one))
 
-	// dask.dataframe.from_dict(..., npartitions=3) cuts 100 rows into
-	// ceil(100/3) = 34 rows per partition: 34, 34, 32.
+	// dask.dataframe.from_dict(..., npartitions=3) cuts the 100 rows at
+	// 0, 34, 67, 100 (DaskDivisions).
 	cols := []Column{{"x", ColFloat64}, {"y", ColFloat64}, {"z", ColFloat64}}
 	var parts []*Frame
-	for _, rows := range []int{34, 34, 32} {
+	div := DaskDivisions(100, 3)
+	for p := 1; p < len(div); p++ {
+		rows := div[p] - div[p-1]
 		f := &Frame{}
 		for i, c := range cols {
 			v := make([]float64, rows)

@@ -9,6 +9,7 @@
 package tree
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -164,8 +165,13 @@ func (m *Map) InlineContents() bool { return m.inline }
 // Walk descends from root along path. visit, if not nil, is called for the
 // root (with an empty path) and for every node on the way, before going
 // deeper; an error from visit stops the walk and is returned. A missing key,
-// or a key under a node that is not a container, gives ErrNotFound.
-func Walk(root Node, path []string, visit func(path []string, n Node) error) (Node, error) {
+// or a key under a node that is neither a container nor a table, gives
+// ErrNotFound.
+//
+// Below a table, a key names one of its columns, read as a one-dimensional
+// array (Tiled's TableAdapter.__getitem__), so that client["C"]["x"] works
+// as it does against Tiled. Reading the column is why Walk takes ctx.
+func Walk(ctx context.Context, root Node, path []string, visit func(path []string, n Node) error) (Node, error) {
 	n := root
 	for i := 0; ; i++ {
 		if visit != nil {
@@ -176,15 +182,24 @@ func Walk(root Node, path []string, visit func(path []string, n Node) error) (No
 		if i == len(path) {
 			return n, nil
 		}
-		c, ok := n.(Container)
-		if !ok {
+		switch p := n.(type) {
+		case Container:
+			var ok bool
+			if n, ok = p.Child(path[i]); !ok {
+				return nil, fmt.Errorf("%w: %q", ErrNotFound, strings.Join(path[:i+1], "/"))
+			}
+		case Table:
+			var err error
+			if n, err = ColumnArray(ctx, p, path[i]); err != nil {
+				return nil, err
+			}
+		default:
 			return nil, fmt.Errorf("%w: %q is not a container", ErrNotFound, strings.Join(path[:i], "/"))
-		}
-		if n, ok = c.Child(path[i]); !ok {
-			return nil, fmt.Errorf("%w: %q", ErrNotFound, strings.Join(path[:i+1], "/"))
 		}
 	}
 }
 
 // Lookup returns the node at path under root.
-func Lookup(root Node, path []string) (Node, error) { return Walk(root, path, nil) }
+func Lookup(ctx context.Context, root Node, path []string) (Node, error) {
+	return Walk(ctx, root, path, nil)
+}

@@ -161,7 +161,7 @@ func (h *Handlers) resolve(c echo.Context, fams families, scopes ...identity.Sco
 	caller := authn.FromContext(c.Request().Context())
 	p := h.policy()
 	var blob map[string]any // the nearest access blob on the path
-	n, err := tree.Walk(h.Root, t.parts, func(path []string, n tree.Node) error {
+	n, err := tree.Walk(c.Request().Context(), h.Root, t.parts, func(path []string, n tree.Node) error {
 		if b := n.AccessBlob(); b != nil {
 			blob = b
 		}
