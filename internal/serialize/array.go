@@ -15,7 +15,9 @@ import (
 //     (what the Python client reads with numpy.frombuffer);
 //   - application/json: nested lists, as orjson writes a numpy array;
 //   - text/csv and its aliases: numpy.savetxt(fmt="%s", delimiter=","),
-//     one line per element of a 1-D array or per row of a 2-D array.
+//     one line per element of a 1-D array or per row of a 2-D array;
+//   - image/png: the array as an image, scaled as Tiled scales it;
+//   - text/html: a page with the PNG inline, or else the CSV text.
 func Array(c Choice, a *tree.NDArray) ([]byte, error) {
 	switch c.MediaType {
 	case OctetStream:
@@ -26,6 +28,10 @@ func Array(c Choice, a *tree.NDArray) ([]byte, error) {
 		return b.Bytes(), nil
 	case CSV, CSVAlt, Plain, Excel:
 		return arrayCSV(c, a)
+	case PNG:
+		return arrayPNG(a)
+	case HTML:
+		return arrayHTML(c, a)
 	}
 	return nil, fmt.Errorf("serialize: no array encoder for %s", c.MediaType)
 }
@@ -47,6 +53,22 @@ func (e element) float(i int) float64 {
 		return float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
 	}
 	return math.Float64frombits(binary.LittleEndian.Uint64(b))
+}
+
+// float32 is numpy's astype(float32) of element i.
+func (e element) float32(i int) float32 {
+	switch e.dt.Kind {
+	case tree.KindBool:
+		if e.raw(i)[0] != 0 {
+			return 1
+		}
+		return 0
+	case tree.KindInt:
+		return float32(e.int(i))
+	case tree.KindUint:
+		return float32(e.uint(i))
+	}
+	return float32(e.float(i))
 }
 
 func (e element) int(i int) int64 {

@@ -20,25 +20,49 @@ const (
 	JSONSeq     = "application/json-seq"
 	CSV         = "text/csv"
 	CSVAlt      = "text/x-comma-separated-values"
+	CSVOld      = "text/comma-separated-values"
 	Plain       = "text/plain"
 	Excel       = "application/vnd.ms-excel"
+	XLSX        = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	HTML        = "text/html"
+	PNG         = "image/png"
 	Arrow       = "application/vnd.apache.arrow.file"
+	Parquet     = "application/x-parquet"
+	Msgpack     = "application/x-msgpack"
 )
 
-// formats lists what this server can encode per family, in Tiled's order
-// (tiled/serialization). Tiled's Excel media type is served as CSV there
-// too; its HTML, Parquet, XLSX and HDF5 encoders are not offered here.
-func formats() map[tree.Family][]string {
-	return map[tree.Family][]string{
-		tree.FamilyArray:     {OctetStream, JSON, CSV, CSVAlt, Plain, Excel},
-		tree.FamilyTable:     {Arrow, CSV, CSVAlt, Plain, Excel, JSON, JSONSeq},
-		tree.FamilyContainer: {JSON},
+// SpecXarrayDataset is the spec of a container that is an xarray dataset.
+// Tiled registers encoders under spec names as well as structure families,
+// and an xarray dataset is served as the table its to_dataframe() makes.
+const SpecXarrayDataset = "xarray_dataset"
+
+// registry lists what this server encodes, per structure family or spec,
+// in the order Tiled registers them (tiled/serialization). It is exactly
+// what the about document advertises. Tiled also offers HDF5, NetCDF,
+// TIFF and the awkward, ragged and sparse families, which need libraries
+// or structures this server does not have.
+var registry = []struct {
+	kind  string
+	types []string
+}{
+	{string(tree.FamilyTable), []string{Arrow, Parquet, CSV, CSVAlt, Plain, Excel, HTML, XLSX, JSON, JSONSeq}},
+	{string(tree.FamilyContainer), []string{JSON}},
+	{string(tree.FamilyArray), []string{OctetStream, JSON, CSV, CSVAlt, Plain, Excel, PNG, HTML}},
+	{SpecXarrayDataset, []string{Arrow, Parquet, CSV, CSVOld, Plain, HTML, XLSX, JSON}},
+}
+
+func mediaTypes(kind string) []string {
+	for _, r := range registry {
+		if r.kind == kind {
+			return r.types
+		}
 	}
+	return nil
 }
 
 // defaultMediaType is what "*/*" (or no Accept header) means per family
 // (Tiled's DEFAULT_MEDIA_TYPES). For containers Tiled defaults to HDF5,
-// which is not served here; JSON is the one container encoding offered.
+// which is not served here; JSON is the container encoding offered.
 func defaultMediaType(f tree.Family) string {
 	switch f {
 	case tree.FamilyArray:
@@ -57,40 +81,45 @@ func defaultMediaType(f tree.Family) string {
 var extensions = map[string]string{
 	"json": JSON, "csv": CSV, "txt": Plain, "text": Plain, "bin": OctetStream,
 	"xls": Excel, "xlb": Excel, "xlm": Excel, "xla": Excel, "xlc": Excel, "xlt": Excel, "xlw": Excel,
-	"html": "text/html", "htm": "text/html", "shtml": "text/html",
-	"xlsx":  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"html": HTML, "htm": HTML, "shtml": HTML,
+	"xlsx":  XLSX,
 	"arrow": Arrow, "feather": Arrow,
 	"h5": "application/x-hdf5", "hdf5": "application/x-hdf5",
-	"parquet": "application/x-parquet", "nc": "application/netcdf",
-	"png": "image/png", "tif": "image/tiff", "tiff": "image/tiff", "zip": "application/zip",
+	"parquet": Parquet, "nc": "application/netcdf",
+	"png": PNG, "tif": "image/tiff", "tiff": "image/tiff", "zip": "application/zip",
 }
 
-// Formats returns the media types per family, for the about document.
+// aliasOrder is the order of the extensions of one media type, as Python's
+// mimetypes table lists them.
+var aliasOrder = []string{"json", "csv", "xls", "xlb", "xlm", "xla", "xlc", "xlt", "xlw",
+	"html", "htm", "shtml", "xlsx", "png", "arrow", "feather", "parquet", "text", "txt"}
+
+// Formats returns the media types per family and spec, for the about
+// document.
 func Formats() map[string][]string {
 	out := map[string][]string{}
-	for f, mts := range formats() {
-		out[string(f)] = append([]string(nil), mts...)
+	for _, r := range registry {
+		out[r.kind] = append([]string(nil), r.types...)
 	}
 	return out
 }
 
-// Aliases returns, per family, the ?format= aliases of each media type
-// offered, for the about document. As in Tiled, octet-stream and
+// Aliases returns, per family and spec, the ?format= aliases of each media
+// type offered, for the about document. As in Tiled, octet-stream and
 // text/plain get no file-extension aliases from the mimetypes table, but
 // text/plain keeps Tiled's own "text" and "txt".
 func Aliases() map[string]map[string][]string {
-	order := []string{"json", "csv", "xls", "xlb", "xlm", "xla", "xlc", "xlt", "xlw", "arrow", "feather", "text", "txt"}
 	out := map[string]map[string][]string{}
-	for f, mts := range formats() {
+	for _, r := range registry {
 		m := map[string][]string{}
-		for _, mt := range mts {
-			for _, ext := range order {
+		for _, mt := range r.types {
+			for _, ext := range aliasOrder {
 				if extensions[ext] == mt {
 					m[mt] = append(m[mt], ext)
 				}
 			}
 		}
-		out[string(f)] = m
+		out[r.kind] = m
 	}
 	return out
 }
@@ -105,14 +134,20 @@ type Choice struct {
 	// ContentType is the response header: the requested type, with
 	// "; charset=utf-8" added to text types as Starlette does.
 	ContentType string
+	// Kind is the family or spec whose encoder serves it.
+	Kind string
 }
 
-// Negotiate picks the representation for a node of family f. A format
-// (?format=, comma-separated aliases or media types) takes priority over
-// accept (the Accept header values); the first requested type that can be
-// served wins, q-values are not weighed, and "*/*" — or no Accept at all —
-// means the family's default. When nothing fits, the error is Tiled's 406.
-func Negotiate(f tree.Family, accept []string, format string) (Choice, error) {
+// Negotiate picks the representation for a node of family f with the given
+// specs, as Tiled's construct_data_response does. A format (?format=,
+// comma-separated aliases or media types) takes priority over accept (the
+// Accept header values); the first requested type that can be served wins,
+// q-values are not weighed, "*/*" — or no Accept at all — means the
+// family's default, and "image/*" means PNG for arrays. Each requested
+// type is offered to the node's specs in order and then to its family:
+// the first that encodes it decides (Choice.Kind). When nothing fits, the
+// error is Tiled's 406.
+func Negotiate(f tree.Family, specs []string, accept []string, format string) (Choice, error) {
 	var requested []string
 	if format != "" {
 		for _, a := range strings.Split(format, ",") {
@@ -130,19 +165,33 @@ func Negotiate(f tree.Family, accept []string, format string) (Choice, error) {
 			requested = append(requested, strings.TrimLeft(s, " "))
 		}
 	}
-	supported := formats()[f]
+	kinds := append(append([]string(nil), specs...), string(f))
+	var supported []string
+	seen := map[string]bool{}
 	for _, mt := range requested {
-		if mt == "*/*" {
+		switch {
+		case mt == "*/*":
 			mt = defaultMediaType(f)
+		case mt == "image/*" && f == tree.FamilyArray:
+			mt = PNG
 		}
 		base, params := parseMediaType(mt)
-		for _, s := range supported {
-			if s == base {
-				ct := mt
-				if strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "charset=") {
-					ct += "; charset=utf-8"
+		for _, kind := range kinds {
+			types := mediaTypes(kind)
+			for _, s := range types {
+				if s == base {
+					ct := mt
+					if strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "charset=") {
+						ct += "; charset=utf-8"
+					}
+					return Choice{MediaType: base, Params: params, ContentType: ct, Kind: kind}, nil
 				}
-				return Choice{MediaType: base, Params: params, ContentType: ct}, nil
+			}
+			for _, s := range types {
+				if !seen[s] {
+					seen[s] = true
+					supported = append(supported, s)
+				}
 			}
 		}
 	}

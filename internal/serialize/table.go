@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"html"
 	"math"
 	"strconv"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/tiledgo/server/internal/tree"
 )
@@ -19,17 +23,32 @@ import (
 // Table encodes table data in the chosen media type:
 //   - application/vnd.apache.arrow.file: an Arrow IPC file, what the Python
 //     client asks for;
+//   - application/x-parquet: a Parquet file of the same Arrow schema;
 //   - text/csv and its aliases: pandas' to_csv(index=False), with a header
 //     row unless the media type says header=absent;
+//   - text/html: pandas' to_html(index=False);
+//   - the XLSX type: a workbook of one sheet, as pandas' to_excel(index=False);
 //   - application/json: {"column": [values, ...], ...} as Tiled writes it
 //     with orjson, missing values as null;
 //   - application/json-seq: one JSON object per row, newline-separated.
-func Table(c Choice, f *tree.Frame) ([]byte, error) {
+//
+// index are index columns (an xarray dataset's dimension coordinates):
+// Arrow and Parquet carry them after the data columns, as pyarrow's
+// from_pandas(preserve_index=True) does; the other formats leave them out,
+// as Tiled's index=False and its JSON of the data columns do.
+func Table(c Choice, f *tree.Frame, index ...*tree.Series) ([]byte, error) {
+	withIndex := &tree.Frame{Columns: append(append([]*tree.Series(nil), f.Columns...), index...)}
 	switch c.MediaType {
 	case Arrow:
-		return arrowFile(f)
-	case CSV, CSVAlt, Plain, Excel:
+		return arrowFile(withIndex)
+	case Parquet:
+		return parquetFile(withIndex)
+	case CSV, CSVAlt, CSVOld, Plain, Excel:
 		return tableCSV(f, c.Params["header"] != "absent"), nil
+	case HTML:
+		return tableHTML(f), nil
+	case XLSX:
+		return tableXLSX(f)
 	case JSON:
 		return tableJSON(f), nil
 	case JSONSeq:
@@ -91,7 +110,8 @@ func valid(s *tree.Series) []bool {
 	return out
 }
 
-func arrowFile(f *tree.Frame) ([]byte, error) {
+// arrowRecord builds one record batch of the frame.
+func arrowRecord(f *tree.Frame) (*arrow.Schema, arrow.RecordBatch) {
 	cols := make([]tree.Column, len(f.Columns))
 	for i, s := range f.Columns {
 		cols[i] = s.Column
@@ -111,7 +131,11 @@ func arrowFile(f *tree.Frame) ([]byte, error) {
 			fb.AppendValues(s.String, valid(s))
 		}
 	}
-	rec := b.NewRecordBatch()
+	return schema, b.NewRecordBatch()
+}
+
+func arrowFile(f *tree.Frame) ([]byte, error) {
+	schema, rec := arrowRecord(f)
 	defer rec.Release()
 	var buf bytes.Buffer
 	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schema))
@@ -125,6 +149,108 @@ func arrowFile(f *tree.Frame) ([]byte, error) {
 		return nil, fmt.Errorf("serialize: arrow file: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// parquetFile writes the frame as pyarrow's ParquetWriter does: one row
+// group, the Arrow schema stored in the file's metadata so that readers
+// get the same column types back.
+func parquetFile(f *tree.Frame) ([]byte, error) {
+	schema, rec := arrowRecord(f)
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(schema, &buf, parquet.NewWriterProperties(),
+		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return nil, fmt.Errorf("serialize: parquet: %w", err)
+	}
+	if err := w.Write(rec); err != nil {
+		return nil, fmt.Errorf("serialize: parquet: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("serialize: parquet: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// tableHTML writes what pandas' DataFrame.to_html(index=False) writes. Cells
+// are Python's str of each value (pandas aligns the digits of a float
+// column to a common precision, which this does not), missing values NaN.
+func tableHTML(f *tree.Frame) []byte {
+	var b bytes.Buffer
+	b.WriteString("<table border=\"1\" class=\"dataframe\">\n  <thead>\n    <tr style=\"text-align: right;\">\n")
+	for _, s := range f.Columns {
+		b.WriteString("      <th>" + html.EscapeString(s.Name) + "</th>\n")
+	}
+	b.WriteString("    </tr>\n  </thead>\n  <tbody>\n")
+	for r := 0; r < f.Rows(); r++ {
+		b.WriteString("    <tr>\n")
+		for _, s := range f.Columns {
+			v, ok := cell(s, r, true)
+			if !ok {
+				v = "NaN"
+			}
+			b.WriteString("      <td>" + html.EscapeString(v) + "</td>\n")
+		}
+		b.WriteString("    </tr>\n")
+	}
+	b.WriteString("  </tbody>\n</table>")
+	return b.Bytes()
+}
+
+// tableXLSX writes a workbook with one sheet, "Sheet1", as pandas'
+// to_excel(index=False): a header row of the column names, then a row per
+// record; numbers and booleans as such, missing values as empty cells.
+func tableXLSX(f *tree.Frame) ([]byte, error) {
+	x := excelize.NewFile()
+	defer x.Close()
+	const sheet = "Sheet1"
+	sw, err := x.NewStreamWriter(sheet)
+	if err != nil {
+		return nil, fmt.Errorf("serialize: xlsx: %w", err)
+	}
+	row := make([]any, len(f.Columns))
+	for i, s := range f.Columns {
+		row[i] = excelize.Cell{Value: s.Name}
+	}
+	if err := sw.SetRow("A1", row); err != nil {
+		return nil, fmt.Errorf("serialize: xlsx: %w", err)
+	}
+	for r := 0; r < f.Rows(); r++ {
+		for i, s := range f.Columns {
+			row[i] = xlsxValue(s, r)
+		}
+		axis, _ := excelize.CoordinatesToCellName(1, r+2)
+		if err := sw.SetRow(axis, row); err != nil {
+			return nil, fmt.Errorf("serialize: xlsx: %w", err)
+		}
+	}
+	if err := sw.Flush(); err != nil {
+		return nil, fmt.Errorf("serialize: xlsx: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := x.Write(&buf); err != nil {
+		return nil, fmt.Errorf("serialize: xlsx: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func xlsxValue(s *tree.Series, r int) any {
+	if s.IsNull(r) {
+		return nil
+	}
+	switch s.Type {
+	case tree.ColFloat64:
+		v := s.Float64[r]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil // pandas writes NaN as na_rep "" and refuses inf
+		}
+		return v
+	case tree.ColInt64:
+		return s.Int64[r]
+	case tree.ColBool:
+		return s.Bool[r]
+	}
+	return s.String[r]
 }
 
 // cell formats row i of s; py selects pandas' CSV spelling, else JSON's.
