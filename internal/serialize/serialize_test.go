@@ -86,16 +86,20 @@ func TestNegotiate(t *testing.T) {
 		{tree.FamilyTable, nil, "", Arrow, Arrow, ""},
 		{tree.FamilyTable, []string{"text/csv"}, "", CSV, "text/csv; charset=utf-8", ""},
 		{tree.FamilyTable, []string{"text/csv;header=absent"}, "", CSV, "text/csv;header=absent; charset=utf-8", "absent"},
-		{tree.FamilyArray, []string{"image/png, application/json;q=0.9"}, "", JSON, "application/json;q=0.9", ""},
-		{tree.FamilyArray, []string{"image/png,*/*"}, "", OctetStream, OctetStream, ""},
+		{tree.FamilyArray, []string{"image/tiff, application/json;q=0.9"}, "", JSON, "application/json;q=0.9", ""},
+		{tree.FamilyArray, []string{"image/tiff,*/*"}, "", OctetStream, OctetStream, ""},
+		{tree.FamilyArray, []string{"image/*"}, "", PNG, PNG, ""},
+		{tree.FamilyArray, nil, "html", HTML, "text/html; charset=utf-8", ""},
 		{tree.FamilyArray, []string{"text/csv"}, "json", JSON, JSON, ""},
 		{tree.FamilyTable, nil, "feather", Arrow, Arrow, ""},
-		{tree.FamilyTable, nil, "xlsx,txt", Plain, "text/plain; charset=utf-8", ""},
+		{tree.FamilyTable, nil, "h5,txt", Plain, "text/plain; charset=utf-8", ""},
+		{tree.FamilyTable, nil, "xlsx", XLSX, XLSX, ""},
+		{tree.FamilyTable, nil, "parquet", Parquet, Parquet, ""},
 		{tree.FamilyArray, nil, "application/json", JSON, JSON, ""},
 		{tree.FamilyContainer, nil, "", JSON, JSON, ""},
 	}
 	for _, tc := range cases {
-		got, err := Negotiate(tc.family, tc.accept, tc.format)
+		got, err := Negotiate(tc.family, nil, tc.accept, tc.format)
 		if err != nil {
 			t.Errorf("%s %v %q: %v", tc.family, tc.accept, tc.format, err)
 			continue
@@ -104,14 +108,14 @@ func TestNegotiate(t *testing.T) {
 			t.Errorf("%s %v %q: got %+v", tc.family, tc.accept, tc.format, got)
 		}
 	}
-	_, err := Negotiate(tree.FamilyArray, []string{"image/png, text/html"}, "")
+	_, err := Negotiate(tree.FamilyArray, nil, []string{"image/tiff, application/x-hdf5"}, "")
 	var he *httperr.Error
 	if !errors.As(err, &he) || he.Status != 406 || he.Detail != "None of the media types requested by the client are supported. "+
-		"Supported: application/octet-stream, application/json, text/csv, text/x-comma-separated-values, text/plain, application/vnd.ms-excel. "+
-		"Requested: image/png, text/html." {
+		"Supported: application/octet-stream, application/json, text/csv, text/x-comma-separated-values, text/plain, application/vnd.ms-excel, image/png, text/html. "+
+		"Requested: image/tiff, application/x-hdf5." {
 		t.Errorf("406: %v", err)
 	}
-	if _, err := Negotiate(tree.FamilyTable, nil, "h5"); !errors.As(err, &he) || !strings.HasSuffix(he.Detail.(string), "Requested: application/x-hdf5.") {
+	if _, err := Negotiate(tree.FamilyTable, nil, nil, "h5"); !errors.As(err, &he) || !strings.HasSuffix(he.Detail.(string), "Requested: application/x-hdf5.") {
 		t.Errorf("alias in 406: %v", err)
 	}
 }
@@ -347,7 +351,11 @@ func FuzzNegotiate(f *testing.F) {
 	f.Add("", "csv,json")
 	f.Fuzz(func(t *testing.T, accept, format string) {
 		for _, fam := range []tree.Family{tree.FamilyArray, tree.FamilyTable, tree.FamilyContainer} {
-			c, err := Negotiate(fam, []string{accept}, format)
+			var specs []string
+			if fam == tree.FamilyContainer {
+				specs = []string{SpecXarrayDataset}
+			}
+			c, err := Negotiate(fam, specs, []string{accept}, format)
 			var he *httperr.Error
 			if err != nil {
 				if !errors.As(err, &he) || he.Status != 406 {
@@ -356,7 +364,7 @@ func FuzzNegotiate(f *testing.F) {
 				continue
 			}
 			found := false
-			for _, mt := range Formats()[string(fam)] {
+			for _, mt := range Formats()[c.Kind] {
 				found = found || mt == c.MediaType
 			}
 			if !found {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"reflect"
 	"strings"
 
@@ -97,7 +98,7 @@ func (h *Handlers) arrayRoute(c echo.Context, block func(query) error,
 	if err != nil {
 		return err
 	}
-	ch, err := serialize.Negotiate(tree.FamilyArray, c.Request().Header.Values("Accept"), req.q.last("format"))
+	ch, err := serialize.Negotiate(tree.FamilyArray, specNames(req.array), c.Request().Header.Values("Accept"), req.q.last("format"))
 	if err != nil {
 		return err
 	}
@@ -188,12 +189,14 @@ func (h *Handlers) arrayBlock(c echo.Context) error {
 	})
 }
 
-// tableFull is GET /table/full/{path}[?column=...]: the whole table.
+// tableFull is GET /table/full/{path}[?column=...] and its POST form, with
+// the columns as a JSON list in the body: the whole table.
 func (h *Handlers) tableFull(c echo.Context) error {
 	return h.table(c, false)
 }
 
-// tablePartition is GET /table/partition/{path}?partition=i[&column=...].
+// tablePartition is GET /table/partition/{path}?partition=i[&column=...]
+// and its POST form.
 func (h *Handlers) tablePartition(c echo.Context) error {
 	return h.table(c, true)
 }
@@ -212,7 +215,12 @@ func (h *Handlers) table(c echo.Context, partitioned bool) error {
 			return err
 		}
 	}
-	columns, err := q.columns(partitioned)
+	var columns []string
+	if c.Request().Method == http.MethodPost {
+		columns, err = bodyList(c)
+	} else {
+		columns, err = q.columns(partitioned)
+	}
 	if err != nil {
 		return err
 	}
@@ -235,7 +243,7 @@ func (h *Handlers) table(c echo.Context, partitioned bool) error {
 	if f.Bytes() > h.limit() {
 		return h.tooLarge(advice)
 	}
-	ch, err := serialize.Negotiate(tree.FamilyTable, c.Request().Header.Values("Accept"), q.last("format"))
+	ch, err := serialize.Negotiate(tree.FamilyTable, specNames(t), c.Request().Header.Values("Accept"), q.last("format"))
 	if err != nil {
 		return err
 	}
@@ -246,14 +254,25 @@ func (h *Handlers) table(c echo.Context, partitioned bool) error {
 	return writeData(c, ch, body)
 }
 
-// containerFull is GET /container/full/{path}[?field=...]: the container
-// exported as JSON (its tree of metadata; see serialize.Container).
+// containerFull is GET /container/full/{path}[?field=...] and its POST
+// form, with the fields as a JSON list in the body. An xarray dataset is
+// served as the table it makes (its variables as columns; what the Python
+// client reads a dataset with); any other container as Tiled's JSON export
+// of its tree of metadata (see serialize.Container).
 func (h *Handlers) containerFull(c echo.Context) error {
 	q, err := begin(c, identity.ScopeReadData)
 	if err != nil {
 		return err
 	}
-	fields := q.all("field")
+	var fields []string
+	if c.Request().Method == http.MethodPost {
+		fields, err = bodyList(c)
+	} else {
+		fields = q.all("field")
+	}
+	if err != nil {
+		return err
+	}
 	r, err := h.resolve(c, containerFamilies, identity.ScopeReadData)
 	if err != nil {
 		return err
@@ -270,9 +289,12 @@ func (h *Handlers) containerFull(c echo.Context) error {
 		}
 		selected[f] = true
 	}
-	ch, err := serialize.Negotiate(tree.FamilyContainer, c.Request().Header.Values("Accept"), q.last("format"))
+	ch, err := serialize.Negotiate(tree.FamilyContainer, specNames(ct), c.Request().Header.Values("Accept"), q.last("format"))
 	if err != nil {
 		return err
+	}
+	if ch.Kind == serialize.SpecXarrayDataset {
+		return h.dataset(c, r, ch, fields, visible)
 	}
 	keep := func(path []string, n tree.Node) bool {
 		if fields != nil && !selected[path[0]] {
@@ -282,6 +304,36 @@ func (h *Handlers) containerFull(c echo.Context) error {
 		return h.policy().Visible(r.caller, access.Node{Path: full, AccessBlob: n.AccessBlob()})
 	}
 	body, err := serialize.Container(ch, ct, keep)
+	if err != nil {
+		return err
+	}
+	return writeData(c, ch, body)
+}
+
+// dataset serves an xarray dataset as Tiled's serializers do: the table of
+// as_dataset(node).to_dataframe() in the chosen format.
+func (h *Handlers) dataset(c echo.Context, r *resolved, ch serialize.Choice, fields []string, visible map[string]bool) error {
+	if fields == nil {
+		for _, k := range r.node.(tree.Container).Keys() {
+			if visible[k] {
+				fields = append(fields, k)
+			}
+		}
+		if fields == nil {
+			fields = []string{}
+		}
+	}
+	data, index, err := tree.DatasetFrame(c.Request().Context(), r.node.(tree.Container), fields, h.limit())
+	var de *tree.DatasetError
+	switch {
+	case errors.Is(err, tree.ErrTooLarge):
+		return h.tooLarge("Select a subset of the fields ('?field=...') to request a smaller chunks.")
+	case errors.As(err, &de):
+		return httperr.NotAcceptable(de.Msg)
+	case err != nil:
+		return h.readError(r.target.parts, err)
+	}
+	body, err := serialize.Table(ch, data, index...)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
 package data
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/tree"
 )
 
@@ -26,11 +28,14 @@ func FuzzRoutes(f *testing.F) {
 		{4, "C", "column=x&column=x&format=json-seq", "application/json-seq"},
 		{5, "C", "partition=-9223372036854775808&field=y", "*/*"},
 		{6, "", "field=A&field=nested", ""},
+		{6, "D", "field=time&format=parquet", ""},
+		{7, "", "metadata=thing&counts=1&structure_families=true&specs=yes", ""},
+		{2, "C/x", "slice=0:5&format=png", "image/*"},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, s.path, s.query, s.acc)
 	}
-	routes := []string{"metadata", "search", "array/full", "array/block", "table/full", "table/partition", "container/full"}
+	routes := []string{"metadata", "search", "array/full", "array/block", "table/full", "table/partition", "container/full", "distinct"}
 	f.Fuzz(func(t *testing.T, route uint8, path, query, accept string) {
 		s := newServer(t, tree.ExtendedDemo(), nil)
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -48,19 +53,53 @@ func FuzzRoutes(f *testing.F) {
 	})
 }
 
-func FuzzParseMetaPath(f *testing.F) {
-	for _, s := range []string{"a", "a.b[0].c", `"odd key".x[-1]`, "a..b", "[0]", "a[", `"`, "a.b.", ""} {
+// FuzzSelectMetadata compiles and applies arbitrary ?select_metadata=
+// expressions: each either works or is Tiled's 400, never a panic.
+func FuzzSelectMetadata(f *testing.F) {
+	for _, s := range []string{"a", "a.b[0].c", `"odd key".x[-1]`, "{t: a, n: length(a.b)}", "[a, a.b]",
+		"length(a)", "a.b[?c > `0`].c", "sort_by(a.b, &c)", "a..b", "[0]", "a[", `"`, "a.b.", "", "max(@)", "`{}`"} {
 		f.Add(s)
 	}
-	meta := map[string]any{"a": map[string]any{"b": []any{map[string]any{"c": 1.0}}}}
+	meta := map[string]any{"a": map[string]any{"b": []any{map[string]any{"c": 1.0}}}, "n": 3, "s": []string{"x"}}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := parseMetaPath(s)
+		sel, err := parseMetaSelector(s)
 		if err != nil {
+			expectBadRequest(t, s, err)
 			return
 		}
-		if len(p.steps) == 0 {
-			t.Fatalf("%q: empty path accepted", s)
+		if _, err := sel.apply(meta); err != nil {
+			expectBadRequest(t, s, err)
 		}
-		_ = p.apply(meta)
 	})
+}
+
+// FuzzParseBodyList feeds arbitrary bodies to the POST forms' parser: a
+// list of names, or a 4xx in FastAPI's shape, never a panic.
+func FuzzParseBodyList(f *testing.F) {
+	for _, s := range []string{`["x","y"]`, `null`, ``, `[]`, `[1, "a", null]`, `{"a": 1}`, `"x"`, `[`, `["a"] ]`, ` ["a"] `, "\xff"} {
+		f.Add("application/json", []byte(s))
+	}
+	f.Add("text/plain", []byte(`["x"]`))
+	f.Add("application/vnd.api+json", []byte(`["x"]`))
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		list, err := parseBodyList(contentType, body)
+		if err != nil {
+			var he *httperr.Error
+			if !errors.As(err, &he) || he.Status != 422 {
+				t.Fatalf("%q: %v", body, err)
+			}
+			return
+		}
+		if list != nil && len(list) == 0 {
+			t.Fatalf("%q: an empty list was accepted", body)
+		}
+	})
+}
+
+func expectBadRequest(t *testing.T, expr string, err error) {
+	t.Helper()
+	var he *httperr.Error
+	if !errors.As(err, &he) || he.Status != 400 {
+		t.Fatalf("%q: %v, want a 400", expr, err)
+	}
 }

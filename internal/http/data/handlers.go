@@ -41,12 +41,16 @@ type Handlers struct {
 	MaxResponseBytes int64
 }
 
-// Register adds the routes to the API group (/api/v1). Each answers HEAD
-// as well as GET, as Starlette's routes do.
+// Register adds the routes to the API group (/api/v1). The read routes
+// answer HEAD as well as GET, as Starlette's routes do; the table and
+// container data routes also take POST, with the columns in the body, for
+// lists too long for a URL. Tiled's write routes answer as Tiled does for
+// a tree that cannot be written (see writes.go).
 func (h *Handlers) Register(g *echo.Group) {
 	for path, handler := range map[string]echo.HandlerFunc{
 		"/metadata/*":        h.metadata,
 		"/search/*":          h.search,
+		"/distinct/*":        h.distinct,
 		"/array/full/*":      h.arrayFull,
 		"/array/block/*":     h.arrayBlock,
 		"/table/full/*":      h.tableFull,
@@ -56,6 +60,10 @@ func (h *Handlers) Register(g *echo.Group) {
 		g.GET(path, handler)
 		g.HEAD(path, handler)
 	}
+	g.POST("/table/full/*", h.tableFull)
+	g.POST("/table/partition/*", h.tablePartition)
+	g.POST("/container/full/*", h.containerFull)
+	h.registerWrites(g)
 }
 
 func (h *Handlers) limit() int64 {
@@ -100,11 +108,11 @@ func pathOf(c echo.Context) (target, error) {
 	return t, nil
 }
 
-// begin checks that the caller holds scope, before anything else as in
+// begin checks that the caller holds the scopes, before anything else as in
 // Tiled (its check_scopes runs ahead of parameter validation), and returns
 // the request's query parameters.
-func begin(c echo.Context, scope identity.Scope) (query, error) {
-	if err := authn.RequireScopes(c.Request(), scope); err != nil {
+func begin(c echo.Context, scopes ...identity.Scope) (query, error) {
+	if err := authn.RequireScopes(c.Request(), scopes...); err != nil {
 		return query{}, err
 	}
 	return query{c.QueryParams()}, nil
@@ -170,11 +178,15 @@ func (h *Handlers) resolve(c echo.Context, fams families, scopes ...identity.Sco
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, tree.ErrNotFound) || errors.Is(err, errHidden) {
-			return nil, notFound(t)
-		}
-		return nil, err
+	var cte *tree.ColumnTypeError
+	switch {
+	case errors.Is(err, tree.ErrNotFound) || errors.Is(err, errHidden):
+		return nil, notFound(t)
+	case errors.As(err, &cte):
+		return nil, httperr.BadRequest(fmt.Sprintf("%s: /api/v1/table/full/%s?column=%s",
+			cte.Error(), strings.Join(t.parts[:len(t.parts)-1], "/"), url.QueryEscape(cte.Column)))
+	case err != nil:
+		return nil, h.readError(t.parts, err)
 	}
 	allowed := p.AllowedScopes(caller, access.Node{Path: t.parts, AccessBlob: blob})
 	if !allowed.Has(identity.ScopeReadMetadata) {
@@ -191,6 +203,16 @@ func (h *Handlers) resolve(c echo.Context, fams families, scopes ...identity.Sco
 			t.raw, n.Family(), fams.pyRepr()))
 	}
 	return &resolved{node: n, target: t, caller: caller}, nil
+}
+
+// specNames lists the node's spec names, which Tiled offers a media type
+// to before its structure family.
+func specNames(n tree.Node) []string {
+	var out []string
+	for _, s := range n.Specs() {
+		out = append(out, s.Name)
+	}
+	return out
 }
 
 func containsFamily(fs families, f tree.Family) bool {
@@ -224,18 +246,39 @@ type child struct {
 	node tree.Node
 }
 
-// writeJSON sends a JSON document with an ETag (an MD5 of the body, as
-// Tiled's json_or_msgpack makes one) and answers 304 when the client
-// already has it. Tiled sends msgpack to clients that ask for it; this
-// server always sends JSON, which the Python client reads as well (it
-// decodes by the response's Content-Type).
+// writeJSON sends a document the way Tiled's json_or_msgpack does: msgpack
+// when the Accept header asks for it (the Python client always does), JSON
+// otherwise, with an ETag (an MD5 of the encoded body, so that the two
+// encodings never share one) and 304 when the client already has it.
 func writeJSON(c echo.Context, v any) error {
 	body, err := serialize.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
+	contentType := serialize.JSON
+	if WantsMsgpack(c.Request()) {
+		if body, err = serialize.MsgpackFromJSON(body); err != nil {
+			return err
+		}
+		contentType = serialize.Msgpack
+	}
 	sum := md5.Sum(body)
-	return writeTagged(c, hex.EncodeToString(sum[:]), serialize.JSON, body, "")
+	return writeTagged(c, hex.EncodeToString(sum[:]), contentType, body, "")
+}
+
+// WantsMsgpack is Tiled's resolve_media_type: the Accept values, split on
+// ", ", are tried in order; */* or JSON mean JSON, msgpack means msgpack,
+// and anything else falls through to the next (JSON when none is left).
+func WantsMsgpack(r *http.Request) bool {
+	for _, mt := range strings.Split(strings.Join(r.Header.Values("Accept"), ", "), ", ") {
+		switch mt {
+		case "*/*", serialize.JSON:
+			return false
+		case serialize.Msgpack:
+			return true
+		}
+	}
+	return false
 }
 
 // writeData sends an encoded payload with an ETag over the bytes and the

@@ -46,7 +46,7 @@ func (h *Handlers) parseView(c echo.Context, q query) (*view, error) {
 	}
 	v := &view{h: h, base: links.API(c.Request()), fields: fields, maxDepth: -1}
 	if q.has("select_metadata") {
-		if v.selectMeta, err = parseMetaPath(q.last("select_metadata")); err != nil {
+		if v.selectMeta, err = parseMetaSelector(q.last("select_metadata")); err != nil {
 			return nil, err
 		}
 	}
@@ -247,6 +247,8 @@ func (h *Handlers) search(c echo.Context) error {
 			data = append(data, res)
 		}
 	}
+	// MapAdapter's must_revalidate: caches keep the page but ask again.
+	c.Response().Header().Set("Cache-Control", "must-revalidate")
 	return writeJSON(c, envelope{
 		Data:  data,
 		Links: paginate(v.base+"/search/"+strings.Join(r.target.parts, "/"), offset, limit, count),

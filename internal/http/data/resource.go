@@ -1,9 +1,12 @@
 package data
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+
+	jmespath "github.com/jmespath-community/go-jmespath"
 
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
@@ -109,7 +112,7 @@ type view struct {
 	caller     *authn.Caller
 	base       string // http://host/api/v1
 	fields     fieldSet
-	selectMeta *metaPath
+	selectMeta *metaSelector
 	omitLinks  bool
 	maxDepth   int // -1: no limit
 }
@@ -132,7 +135,11 @@ func (v *view) resource(path []string, n tree.Node, depth int) (resource, error)
 	a := &r.Attributes
 	if v.fields.has("metadata") {
 		if v.selectMeta != nil {
-			a.Metadata = map[string]any{"selected": v.selectMeta.apply(n.Metadata())}
+			sel, err := v.selectMeta.apply(n.Metadata())
+			if err != nil {
+				return resource{}, err
+			}
+			a.Metadata = map[string]any{"selected": sel}
 		} else {
 			a.Metadata = n.Metadata()
 		}
@@ -236,104 +243,57 @@ func (v *view) containerStructure(c tree.Container, path []string, depth int) (c
 	return st, nil
 }
 
-// metaPath is the subset of JMESPath that ?select_metadata= supports here:
-// field names joined by dots, each optionally followed by [index]
-// ("sample.name", "detectors[0]", `"odd key".x`).
-type metaPath struct{ steps []metaStep }
-
-type metaStep struct {
-	key   string
-	index *int
+// metaSelector is a compiled ?select_metadata= expression: JMESPath, as
+// Tiled evaluates it with the jmespath package, here with the JMESPath
+// Community implementation (a superset of the original specification).
+type metaSelector struct {
+	expr string
+	jp   jmespath.JMESPath
 }
 
-func parseMetaPath(s string) (*metaPath, error) {
-	bad := func(why string) error {
-		return httperr.BadRequest(fmt.Sprintf(
-			"Unsupported 'select_metadata' expression %q: %s. This server supports field paths such as a.b[0].c.", s, why))
-	}
-	p := &metaPath{}
-	rest := s
-	for rest != "" {
-		var key string
-		switch {
-		case strings.HasPrefix(rest, `"`):
-			end := strings.IndexByte(rest[1:], '"')
-			if end < 0 {
-				return nil, bad("unterminated quoted name")
-			}
-			key, rest = rest[1:1+end], rest[2+end:]
-		default:
-			end := strings.IndexAny(rest, ".[")
-			if end < 0 {
-				end = len(rest)
-			}
-			key, rest = rest[:end], rest[end:]
-			if !isIdentifier(key) {
-				return nil, bad(fmt.Sprintf("%q is not a field name", key))
-			}
-		}
-		p.steps = append(p.steps, metaStep{key: key})
-		for strings.HasPrefix(rest, "[") {
-			end := strings.IndexByte(rest, ']')
-			if end < 0 {
-				return nil, bad("unterminated index")
-			}
-			i, err := strconv.Atoi(rest[1:end])
-			if err != nil {
-				return nil, bad(fmt.Sprintf("%q is not an index", rest[1:end]))
-			}
-			p.steps = append(p.steps, metaStep{index: &i})
-			rest = rest[end+1:]
-		}
-		if rest != "" {
-			if !strings.HasPrefix(rest, ".") || len(rest) == 1 {
-				return nil, bad(fmt.Sprintf("unexpected %q", rest))
-			}
-			rest = rest[1:]
-		}
-	}
-	if len(p.steps) == 0 {
-		return nil, bad("empty expression")
-	}
-	return p, nil
+func selectMetaError(err error) error {
+	return httperr.BadRequest("Malformed 'select_metadata' parameter raised JMESPathError: " + err.Error())
 }
 
-func isIdentifier(s string) bool {
-	if s == "" {
-		return false
+func parseMetaSelector(expr string) (*metaSelector, error) {
+	jp, err := compileJMESPath(expr)
+	if err != nil {
+		return nil, selectMetaError(err)
 	}
-	for i, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return &metaSelector{expr: expr, jp: jp}, nil
 }
 
-// apply evaluates the path; like JMESPath, a missing field or index gives
-// null, and a negative index counts from the end.
-func (p *metaPath) apply(v any) any {
-	for _, s := range p.steps {
-		if s.index == nil {
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = m[s.key]
-			continue
+// compileJMESPath compiles expr, turning a panic of the parser on some
+// hostile input into an error.
+func compileJMESPath(expr string) (jp jmespath.JMESPath, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			jp, err = nil, fmt.Errorf("invalid expression: %v", r)
 		}
-		list, ok := v.([]any)
-		if !ok {
-			return nil
-		}
-		i := *s.index
-		if i < 0 {
-			i += len(list)
-		}
-		if i < 0 || i >= len(list) {
-			return nil
-		}
-		v = list[i]
+	}()
+	return jmespath.Compile(expr)
+}
+
+// apply evaluates the expression on a node's metadata. The metadata is
+// brought to JSON's types first (numbers as float64, lists as []any), which
+// is what JMESPath functions and comparisons work on.
+func (m *metaSelector) apply(meta map[string]any) (result any, err error) {
+	raw, err := serialize.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	return v
+	var data any
+	if err := json.Unmarshal(raw, &data); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			result, err = nil, selectMetaError(fmt.Errorf("%v", r))
+		}
+	}()
+	out, err := m.jp.Search(data)
+	if err != nil {
+		return nil, selectMetaError(err)
+	}
+	return out, nil
 }
