@@ -65,7 +65,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	}
 	a := &app{}
 	deps := api.Deps{
-		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(),
+		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(), Queries: data.Queries(),
 		Tracing: telemetry.Enabled(getenvOS), ReadinessTimeout: cfg.Server.ReadinessTimeout,
 		AllowOrigins: cfg.AllowOrigins, RootPath: cfg.Uvicorn.RootPath,
 	}

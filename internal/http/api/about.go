@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/http/render"
 	"github.com/tiledgo/server/internal/version"
 )
 
@@ -56,12 +58,18 @@ func (s *Server) about(c echo.Context) error {
 	if aliases == nil {
 		aliases = map[string]map[string][]string{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{
+	queries := s.deps.Queries
+	if queries == nil {
+		queries = []string{}
+	}
+	// Tiled marks the document fresh for ten minutes.
+	c.Response().Header().Set("Expires", now().UTC().Add(10*time.Minute).Format(http.TimeFormat))
+	return render.JSONOrMsgpack(c, map[string]any{
 		"api_version":     0,
 		"library_version": version.TiledAPIVersion,
 		"formats":         formats,
 		"aliases":         aliases,
-		"queries":         []string{},
+		"queries":         queries,
 		"authentication":  auth,
 		"links":           map[string]string{"self": base, "documentation": base + "/docs"},
 		"meta":            map[string]any{"root_path": "/api"},

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/logging"
 )
 
@@ -136,6 +138,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 					}
 				}
 			}
+		}
+		var he *httperr.Error
+		if errors.As(err, &he) && he.Detail == authn.MsgInvalidAPIKey && s.deps.Resolver.SingleUserKey == "" {
+			// Tiled's multi-user 401 for a bad key points the client at the
+			// API root, as its scope errors do (headers_for_401).
+			he.WithHeader("X-Tiled-Root", links.API(r))
 		}
 		if err != nil {
 			ctx = authn.WithError(ctx, err)

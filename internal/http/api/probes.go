@@ -13,9 +13,10 @@ import (
 const defaultReadinessTimeout = 2 * time.Second
 
 // healthz says the process is alive and serving HTTP. It checks nothing
-// else, so a database outage never gets a replica restarted.
+// else, so a database outage never gets a replica restarted. The body is
+// Tiled's.
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // readyz says whether this replica should receive traffic: not while it

@@ -44,6 +44,8 @@ type Deps struct {
 	// Formats and Aliases describe the serializers, for the about document.
 	Formats map[string][]string
 	Aliases map[string]map[string][]string
+	// Queries are the search query types the data routes support.
+	Queries []string
 	// Surfaces register the rest of the API (data, auth).
 	Surfaces []Registrar
 	// Ready reports whether this replica should receive traffic; nil means
@@ -65,6 +67,7 @@ type Deps struct {
 type Server struct {
 	deps     Deps
 	echo     *echo.Echo
+	table    *routeTable
 	draining atomic.Bool
 }
 
@@ -72,6 +75,7 @@ type Server struct {
 func New(d Deps) *Server {
 	s := &Server{deps: d, echo: echo.New()}
 	e := s.echo
+	s.table = &routeTable{e: e}
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	// Echo's default binder is not used; handlers parse what they accept and
@@ -89,6 +93,8 @@ func New(d Deps) *Server {
 	if d.Tracing {
 		e.Use(otelecho.Middleware("tiled-server", otelecho.WithSkipper(isProbe)))
 	}
+	// Compression wraps everything, so that it sees error bodies too.
+	e.Use(compress)
 	e.Use(s.accessLog)
 	if len(d.AllowOrigins) > 0 {
 		// As Tiled's CORSMiddleware: credentials allowed, so origins are
@@ -100,7 +106,7 @@ func New(d Deps) *Server {
 			ExposeHeaders:    []string{requestIDHeader},
 		}))
 	}
-	e.Use(csrf, s.authenticate)
+	e.Use(csrf, s.checkClientVersion, s.authenticate)
 	s.routes()
 	return s
 }
@@ -134,6 +140,11 @@ func (s *Server) routes() {
 	for _, r := range s.deps.Surfaces {
 		r.Register(api)
 	}
+	// Last, so that they replace the catch-alls that groups with
+	// middleware register.
+	e.RouteNotFound("/*", s.routeNotFound)
+	e.RouteNotFound(links.APIPrefix, s.routeNotFound)
+	e.RouteNotFound(links.APIPrefix+"/*", s.routeNotFound)
 }
 
 func isProbe(c echo.Context) bool {

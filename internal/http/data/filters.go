@@ -33,6 +33,16 @@ var queryFields = map[string][]string{
 	"structure_family":   {"value"},
 }
 
+// supportedQueries are the query types decodeFilter implements, in Tiled's
+// order; "like" and "access_blob_filter" are not among them (Tiled's
+// in-memory trees do not support them either).
+var supportedQueries = []string{"fulltext", "lookup", "keys_filter", "regex", "eq", "noteq", "comparison",
+	"contains", "in", "notin", "keypresent", "specs", "structure_family"}
+
+// Queries lists the search query types this server supports, for the about
+// document.
+func Queries() []string { return append([]string(nil), supportedQueries...) }
+
 var filterParam = regexp.MustCompile(`^filter\[([^\]]+)\]\[condition\]\[([^\]]+)\]$`)
 
 // filter keeps the children that match one query.

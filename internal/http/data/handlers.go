@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/tiledgo/server/internal/access"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/render"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/serialize"
 	"github.com/tiledgo/server/internal/tree"
@@ -246,40 +246,8 @@ type child struct {
 	node tree.Node
 }
 
-// writeJSON sends a document the way Tiled's json_or_msgpack does: msgpack
-// when the Accept header asks for it (the Python client always does), JSON
-// otherwise, with an ETag (an MD5 of the encoded body, so that the two
-// encodings never share one) and 304 when the client already has it.
-func writeJSON(c echo.Context, v any) error {
-	body, err := serialize.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
-	}
-	contentType := serialize.JSON
-	if WantsMsgpack(c.Request()) {
-		if body, err = serialize.MsgpackFromJSON(body); err != nil {
-			return err
-		}
-		contentType = serialize.Msgpack
-	}
-	sum := md5.Sum(body)
-	return writeTagged(c, hex.EncodeToString(sum[:]), contentType, body, "")
-}
-
-// WantsMsgpack is Tiled's resolve_media_type: the Accept values, split on
-// ", ", are tried in order; */* or JSON mean JSON, msgpack means msgpack,
-// and anything else falls through to the next (JSON when none is left).
-func WantsMsgpack(r *http.Request) bool {
-	for _, mt := range strings.Split(strings.Join(r.Header.Values("Accept"), ", "), ", ") {
-		switch mt {
-		case "*/*", serialize.JSON:
-			return false
-		case serialize.Msgpack:
-			return true
-		}
-	}
-	return false
-}
+// writeJSON sends a metadata document, JSON or msgpack as the client asks.
+func writeJSON(c echo.Context, v any) error { return render.JSONOrMsgpack(c, v) }
 
 // writeData sends an encoded payload with an ETag over the bytes and the
 // media type (Tiled tokenizes the payload with its media type).
@@ -288,17 +256,5 @@ func writeData(c echo.Context, ch serialize.Choice, body []byte) error {
 	sum.Write([]byte(ch.MediaType))
 	sum.Write([]byte{0})
 	sum.Write(body)
-	return writeTagged(c, hex.EncodeToString(sum.Sum(nil)), ch.ContentType, body, c.QueryParam("filename"))
-}
-
-func writeTagged(c echo.Context, etag, contentType string, body []byte, filename string) error {
-	hdr := c.Response().Header()
-	hdr.Set("ETag", etag)
-	if c.Request().Header.Get("If-None-Match") == etag {
-		return c.NoContent(http.StatusNotModified)
-	}
-	if filename != "" {
-		hdr.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filename))
-	}
-	return c.Blob(http.StatusOK, contentType, body)
+	return render.Tagged(c, hex.EncodeToString(sum.Sum(nil)), ch.ContentType, body, c.QueryParam("filename"))
 }
