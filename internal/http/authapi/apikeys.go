@@ -86,6 +86,9 @@ func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grant apik
 		return err
 	}
 	out := apiKeyJSON(issued.Key)
+	if exp := issued.Key.ExpiresAt; exp != nil {
+		out["expiration_time"] = exp.UTC().Format(awareTimeLayout)
+	}
 	out["secret"] = issued.Secret
 	h.Logger.InfoContext(c.Request().Context(), "API key created", "principal", owner.ID, "first_eight", issued.Key.FirstEight)
 	return c.JSON(http.StatusOK, out)

@@ -13,9 +13,16 @@ import (
 	"github.com/tiledgo/server/internal/storeerr"
 )
 
-// timeLayout is how times appear in principal and key JSON: ISO 8601 in UTC
-// with an explicit offset, which pydantic parses into aware datetimes.
-const timeLayout = "2006-01-02T15:04:05+00:00"
+// timeLayout is how times appear in principal and key JSON, as Tiled sends
+// the times it reads back from its database: naive ISO 8601 in UTC, to the
+// second (latest_login, expiration_time, latest_activity). Scripts compare
+// them with naive datetimes; an offset would make that a TypeError.
+const timeLayout = "2006-01-02T15:04:05"
+
+// awareTimeLayout is the one exception: the expiration_time of the key
+// that POST /auth/apikey has just made, which Tiled sends from memory,
+// with its UTC offset.
+const awareTimeLayout = "2006-01-02T15:04:05+00:00"
 
 func fmtTime(t *time.Time) any {
 	if t == nil {
