@@ -23,6 +23,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if errors.Is(err, echo.ErrNotFound) || errors.Is(err, echo.ErrMethodNotAllowed) {
+		// The router found no route (or only catch-alls that groups with
+		// middleware add): answer as Starlette's router would.
+		if err = s.routeNotFound(c); err == nil {
+			return
+		}
+	}
 	he := toHTTPError(err)
 	ctx := c.Request().Context()
 	level := slog.LevelInfo

@@ -49,12 +49,13 @@ func (rt *routeTable) methods(path string) []string {
 // takes one segment, a final "*" the rest of the path (possibly empty).
 func matchPattern(pattern, path string) bool {
 	for {
+		if strings.HasPrefix(pattern, "*") {
+			return true
+		}
 		if pattern == "" || path == "" {
 			return pattern == path
 		}
 		switch pattern[0] {
-		case '*':
-			return true
 		case ':':
 			pEnd := strings.IndexByte(pattern, '/')
 			sEnd := strings.IndexByte(path, '/')
@@ -78,8 +79,9 @@ func matchPattern(pattern, path string) bool {
 // does for Tiled: 405 with Allow when the path has routes for other
 // methods; a 307 to the same URL with or without the trailing slash when
 // that has a route (so /api/v1/metadata leads to /api/v1/metadata/);
-// otherwise 404. It replaces Echo's catch-alls, which group middleware
-// would otherwise turn into 404s for every wrong method.
+// otherwise 404. The error handler calls it for every router miss, which
+// also covers the catch-alls that Echo adds for groups with middleware
+// (they would otherwise turn every wrong method into a 404).
 func (s *Server) routeNotFound(c echo.Context) error {
 	r := c.Request()
 	path := r.URL.Path
@@ -89,7 +91,8 @@ func (s *Server) routeNotFound(c echo.Context) error {
 			c.Response().Header().Set(echo.HeaderAllow, "OPTIONS, "+allow)
 			return c.NoContent(http.StatusNoContent)
 		}
-		return httperr.New(http.StatusMethodNotAllowed, "Method Not Allowed").WithHeader(echo.HeaderAllow, allow)
+		c.Response().Header().Set(echo.HeaderAllow, allow)
+		return httperr.New(http.StatusMethodNotAllowed, "Method Not Allowed")
 	}
 	if path != "/" {
 		other := path + "/"

@@ -140,11 +140,6 @@ func (s *Server) routes() {
 	for _, r := range s.deps.Surfaces {
 		r.Register(api)
 	}
-	// Last, so that they replace the catch-alls that groups with
-	// middleware register.
-	e.RouteNotFound("/*", s.routeNotFound)
-	e.RouteNotFound(links.APIPrefix, s.routeNotFound)
-	e.RouteNotFound(links.APIPrefix+"/*", s.routeNotFound)
 }
 
 func isProbe(c echo.Context) bool {
