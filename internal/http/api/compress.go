@@ -42,6 +42,17 @@ func compress(next echo.HandlerFunc) echo.HandlerFunc {
 		orig := res.Writer
 		buf := &bufferedWriter{header: orig.Header(), status: http.StatusOK}
 		res.Writer = buf
+		defer func() {
+			// A panic goes on to recoverPanics, whose 500 must reach the
+			// client: give the response its own writer back.
+			if r := recover(); r != nil {
+				res.Writer = orig
+				if res.Committed {
+					buf.flushTo(orig)
+				}
+				panic(r)
+			}
+		}()
 		err := next(c)
 		if err != nil {
 			// Let the error handler write its answer through the buffer too.
