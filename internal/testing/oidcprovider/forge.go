@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -63,13 +64,61 @@ func payload(token string) (map[string]any, error) {
 	return claims, d.Decode(&claims)
 }
 
-// SignRS256 signs claims with the provider's current key, as a genuine
-// token is signed: a test changes a claim and the result still verifies.
-func (p *Provider) SignRS256(claims map[string]any) string {
+// SignRS256 signs claims with the provider's current RS256 key, as a
+// genuine token is signed: a test changes a claim and the result still
+// verifies.
+func (p *Provider) SignRS256(claims map[string]any) string { return p.Mint("RS256", claims) }
+
+// Mint signs claims with the provider's current key for alg, with that
+// key's id in the header, as the provider's own tokens are signed.
+func (p *Provider) Mint(alg string, claims map[string]any) string {
 	p.store.mu.Lock()
-	k := p.store.keys[0]
+	k, ok := p.store.current(jose.SignatureAlgorithm(alg))
 	p.store.mu.Unlock()
-	return sign(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}}, claims)
+	if !ok {
+		return "unsignable: no key for " + alg
+	}
+	return sign(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.key, KeyID: k.id}}, claims)
+}
+
+// MintWithHeader signs claims with the current key for alg but puts the
+// given extra header members (such as a forged "kid") in the header.
+func (p *Provider) MintWithHeader(alg string, header map[string]any, claims map[string]any) string {
+	p.store.mu.Lock()
+	k, ok := p.store.current(jose.SignatureAlgorithm(alg))
+	p.store.mu.Unlock()
+	if !ok {
+		return "unsignable: no key for " + alg
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	for name, v := range header {
+		opts = opts.WithHeader(jose.HeaderKey(name), v)
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: k.key}, opts)
+	if err != nil {
+		return "unsignable: " + err.Error()
+	}
+	b, _ := json.Marshal(claims)
+	jws, err := s.Sign(b)
+	if err != nil {
+		return "unsignable: " + err.Error()
+	}
+	out, _ := jws.CompactSerialize()
+	return out
+}
+
+// PublicKeyDER returns the PKIX DER encoding of the current public key for
+// alg, the bytes an attacker would use as an HS256 secret in an
+// algorithm-confusion forgery.
+func (p *Provider) PublicKeyDER(alg string) []byte {
+	p.store.mu.Lock()
+	k, ok := p.store.current(jose.SignatureAlgorithm(alg))
+	p.store.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	der, _ := x509.MarshalPKIXPublicKey(k.key.Public())
+	return der
 }
 
 // SignHS256 signs claims with an HMAC key, as an attacker who knows the
@@ -107,7 +156,7 @@ func sign(key jose.SigningKey, claims map[string]any) string {
 
 // jwk is the public half of k as a JWK object.
 func jwk(k *signingKey) map[string]any {
-	b, _ := jose.JSONWebKey{Key: &k.key.PublicKey, KeyID: k.id, Algorithm: string(jose.RS256), Use: "sig"}.MarshalJSON()
+	b, _ := jose.JSONWebKey{Key: k.key.Public(), KeyID: k.id, Algorithm: string(k.alg), Use: "sig"}.MarshalJSON()
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
 	return m

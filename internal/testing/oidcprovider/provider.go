@@ -4,11 +4,19 @@
 // without a browser.
 //
 // The provider does the authorization code flow with a confidential client
-// (client_secret_basic unless told otherwise), publishes discovery and a
-// JWKS, and signs ID tokens with RS256. It is strict where the server under
-// test must be careful: it refuses authorization requests without S256 PKCE
-// or without a nonce, codes are single-use, and a client must authenticate
-// at the token endpoint exactly as registered, as Ory Hydra and Okta insist.
+// (client_secret_basic unless told otherwise) and, optionally, public
+// clients (PKCE, no secret, JWT access tokens for an API, as a Swagger UI
+// page uses), publishes discovery and a JWKS, and signs with RS256 unless
+// told to keep keys for other algorithms (RS*, PS*, ES*). It is strict where
+// the server under test must be careful: it refuses authorization requests
+// without S256 PKCE or (from a confidential client) without a nonce, codes
+// are single-use, and a client must authenticate at the token endpoint
+// exactly as registered, as Ory Hydra and Okta insist.
+//
+// For tests of a resource server, Mint signs any claims with the current
+// key of an algorithm, RotateKey and RetireKey change the published keys
+// while the provider runs, SetAvailable(false) makes discovery and the JWKS
+// answer 503 (the provider is down), and Requests counts what was fetched.
 //
 // A test logs in as a user with Login (or declines with Deny), which follows
 // the provider's redirects up to the one that leaves the provider, and
@@ -30,11 +38,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
@@ -62,6 +72,20 @@ type Options struct {
 	// in the discovery document; an empty, non-nil slice removes the member.
 	// nil keeps the provider's own list (basic and post).
 	AdvertisedAuthMethods []string
+	// Algorithms get one signing key each, all published; the first signs
+	// ID tokens and JWT access tokens. ["RS256"] when empty.
+	Algorithms []string
+	// PublicClients are browser clients (no secret, PKCE) whose access
+	// tokens are JWTs for an API.
+	PublicClients []PublicClient
+}
+
+// PublicClient is a client without a secret, such as a single-page app.
+type PublicClient struct {
+	ID           string
+	RedirectURIs []string
+	// Audience is added to its access tokens' aud (the API's identifier).
+	Audience string
 }
 
 // Client authentication methods (OpenID Connect Core section 9).
@@ -79,6 +103,8 @@ type Provider struct {
 	issuer  string
 	mu      sync.Mutex
 	rewrite func(claims map[string]any) string
+	down    bool
+	counts  map[string]int
 }
 
 const (
@@ -107,10 +133,18 @@ func start(o Options) (*Provider, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	issuer := "http://" + l.Addr().String()
-	key, err := newSigningKey()
-	if err != nil {
-		l.Close()
-		return nil, err
+	algs := o.Algorithms
+	if len(algs) == 0 {
+		algs = []string{string(jose.RS256)}
+	}
+	var keys []*signingKey
+	for _, a := range algs {
+		key, err := newSigningKey(jose.SignatureAlgorithm(a))
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		keys = append(keys, key)
 	}
 	life := o.IDTokenLifetime
 	if life == 0 {
@@ -125,13 +159,19 @@ func start(o Options) (*Provider, error) {
 		return nil, fmt.Errorf("unknown client authentication method %q", method)
 	}
 	st := &storage{
-		client: &client{
+		clients: map[string]*client{o.ClientID: {
 			id: o.ClientID, secret: o.ClientSecret, redirectURIs: o.RedirectURIs,
 			loginURL: issuer + loginPath, idTokenLife: life, authMethod: oidc.AuthMethod(method),
-		},
+		}},
 		users: o.Users, issuer: issuer,
 		requests: map[string]*authRequest{}, codes: map[string]string{}, tokens: map[string]string{},
-		keys: []*signingKey{key},
+		keys: keys, tokenAlg: jose.SignatureAlgorithm(algs[0]),
+	}
+	for _, pc := range o.PublicClients {
+		st.clients[pc.ID] = &client{
+			id: pc.ID, public: true, jwtAccess: true, audience: pc.Audience, redirectURIs: pc.RedirectURIs,
+			loginURL: issuer + loginPath, idTokenLife: life, authMethod: oidc.AuthMethodNone,
+		}
 	}
 	cfg := &op.Config{CodeMethodS256: true, AuthMethodPost: true}
 	if _, err := rand.Read(cfg.CryptoKey[:]); err != nil {
@@ -143,16 +183,16 @@ func start(o Options) (*Provider, error) {
 		l.Close()
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
-	p := &Provider{op: provider, store: st, issuer: issuer}
+	p := &Provider{op: provider, store: st, issuer: issuer, counts: map[string]int{}}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+loginPath, p.loginPage)
 	mux.HandleFunc("POST "+loginPath, p.login)
-	mux.Handle(tokenPath, strictClientAuth(oidc.AuthMethod(method), p.rewriteIDToken(provider)))
+	mux.Handle(tokenPath, strictClientAuth(st.methodOf, p.rewriteIDToken(provider)))
 	mux.Handle("/.well-known/openid-configuration", advertise(o.AdvertisedAuthMethods, provider))
 	mux.Handle("/", provider)
 
-	p.srv = httptest.NewUnstartedServer(mux)
+	p.srv = httptest.NewUnstartedServer(p.gate(mux))
 	p.srv.Listener.Close()
 	p.srv.Listener = l
 	p.srv.Start()
@@ -162,13 +202,21 @@ func start(o Options) (*Provider, error) {
 // strictClientAuth refuses a token request that authenticates the client
 // otherwise than registered (zitadel's op accepts either form), with the
 // answer Ory Hydra gives.
-func strictClientAuth(method oidc.AuthMethod, next http.Handler) http.Handler {
+func strictClientAuth(methodOf func(clientID string) oidc.AuthMethod, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r) // a browser's CORS preflight carries no credentials
+			return
+		}
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		_, _, basic := r.BasicAuth()
+		id, _, basic := r.BasicAuth()
+		if !basic {
+			id = r.PostForm.Get("client_id")
+		}
+		method := methodOf(id)
 		inBody := r.PostForm.Has("client_secret")
 		used := oidc.AuthMethodNone
 		switch {
@@ -248,17 +296,81 @@ func (p *Provider) JWKS() []map[string]any {
 	return out
 }
 
-// RotateKey makes a new signing key. The old one stays published, as a
-// provider rotating keys does, so tokens it signed still verify.
+// JWKSPath is where the provider publishes its keys (zitadel's default).
+const JWKSPath = "/keys"
+
+// DiscoveryPath is the discovery document's path under the issuer.
+const DiscoveryPath = "/.well-known/openid-configuration"
+
+// RotateKey makes a new signing key for the ID token algorithm. The old one
+// stays published, as a provider rotating keys does, so tokens it signed
+// still verify.
 func (p *Provider) RotateKey() error {
-	k, err := newSigningKey()
+	_, err := p.RotateAlgorithm(string(p.store.tokenAlg))
+	return err
+}
+
+// RotateAlgorithm makes a new key for alg, published and used from now on
+// by Mint(alg, ...); the previous ones stay published. It returns the new
+// key's id.
+func (p *Provider) RotateAlgorithm(alg string) (string, error) {
+	k, err := newSigningKey(jose.SignatureAlgorithm(alg))
 	if err != nil {
-		return err
+		return "", err
 	}
 	p.store.mu.Lock()
 	defer p.store.mu.Unlock()
 	p.store.keys = append([]*signingKey{k}, p.store.keys...)
-	return nil
+	return k.id, nil
+}
+
+// RetireKey stops publishing the key with id kid (a provider finishing a
+// rotation). Tokens it signed no longer verify once a verifier refreshes.
+func (p *Provider) RetireKey(kid string) {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	p.store.keys = slices.DeleteFunc(p.store.keys, func(k *signingKey) bool { return k.id == kid })
+}
+
+// KeyID returns the id of the current key for alg ("" if there is none).
+func (p *Provider) KeyID(alg string) string {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	if k, ok := p.store.current(jose.SignatureAlgorithm(alg)); ok {
+		return k.id
+	}
+	return ""
+}
+
+// SetAvailable(false) makes every request to the provider answer 503, as
+// a provider that is down (behind a load balancer that still answers).
+func (p *Provider) SetAvailable(up bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = !up
+}
+
+// Requests returns how many requests reached path (for example JWKSPath or
+// DiscoveryPath), including those refused while unavailable.
+func (p *Provider) Requests(path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counts[path]
+}
+
+// gate counts requests by path and refuses them while the provider is down.
+func (p *Provider) gate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.counts[r.URL.Path]++
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			http.Error(w, "identity provider unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // RewriteIDTokens makes the token endpoint replace every ID token it hands

@@ -2,6 +2,9 @@ package oidcprovider
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
@@ -20,48 +23,82 @@ import (
 // introspection, JWT profile grants): the server under test never asks.
 var errUnsupported = errors.New("not supported by the test OIDC provider")
 
-// storage is op.Storage in memory: one confidential client, a fixed set of
+// storage is op.Storage in memory: the registered clients, a fixed set of
 // users, the pending and finished authorization requests, and the signing
 // keys.
 type storage struct {
-	client *client
-	users  []string
-	issuer string
+	clients map[string]*client
+	users   []string
+	issuer  string
 
 	mu       sync.Mutex
 	requests map[string]*authRequest
 	codes    map[string]string // code -> request id
 	tokens   map[string]string // access token id -> subject
-	keys     []*signingKey     // keys[0] signs; all are published
+	// keys are every published key, newest first; the first key of the ID
+	// token algorithm signs ID tokens and JWT access tokens.
+	keys     []*signingKey
+	tokenAlg jose.SignatureAlgorithm
 }
 
+// signingKey is one key pair with the algorithm it signs with (RS256,
+// PS256 and the like for RSA keys, ES256/ES384/ES512 for ECDSA ones).
 type signingKey struct {
 	id  string
-	key *rsa.PrivateKey
+	alg jose.SignatureAlgorithm
+	key crypto.Signer
 }
 
-func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return k.alg }
 func (k *signingKey) Key() any                                    { return k.key }
 func (k *signingKey) ID() string                                  { return k.id }
 
 type publicKey struct{ *signingKey }
 
-func (k publicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k publicKey) Algorithm() jose.SignatureAlgorithm { return k.alg }
 func (k publicKey) Use() string                        { return "sig" }
-func (k publicKey) Key() any                           { return &k.key.PublicKey }
+func (k publicKey) Key() any                           { return k.key.Public() }
 
-func newSigningKey() (*signingKey, error) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("generate RSA key: %w", err)
+// newSigningKey makes a key for alg: 2048-bit RSA for RS* and PS*, the
+// matching NIST curve for ES*.
+func newSigningKey(alg jose.SignatureAlgorithm) (*signingKey, error) {
+	var (
+		k   crypto.Signer
+		err error
+	)
+	switch alg {
+	case jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512:
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	case jose.ES256:
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.ES384:
+		k, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case jose.ES512:
+		k, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	default:
+		return nil, fmt.Errorf("no key type for algorithm %q", alg)
 	}
-	return &signingKey{id: uuid.NewString(), key: k}, nil
+	if err != nil {
+		return nil, fmt.Errorf("generate %s key: %w", alg, err)
+	}
+	return &signingKey{id: uuid.NewString(), alg: alg, key: k}, nil
+}
+
+// current returns the newest key for alg (the caller holds mu).
+func (s *storage) current(alg jose.SignatureAlgorithm) (*signingKey, bool) {
+	for _, k := range s.keys {
+		if k.alg == alg {
+			return k, true
+		}
+	}
+	return nil, false
 }
 
 // authRequest is one authorization request, done once a user logged in.
 type authRequest struct {
 	oidc.AuthRequest
 	id       string
+	audience []string
 	subject  string
 	authTime time.Time
 	done     bool
@@ -70,7 +107,7 @@ type authRequest struct {
 func (a *authRequest) GetID() string                      { return a.id }
 func (a *authRequest) GetACR() string                     { return "" }
 func (a *authRequest) GetAMR() []string                   { return []string{"pwd"} }
-func (a *authRequest) GetAudience() []string              { return []string{a.ClientID} }
+func (a *authRequest) GetAudience() []string              { return a.audience }
 func (a *authRequest) GetAuthTime() time.Time             { return a.authTime }
 func (a *authRequest) GetClientID() string                { return a.ClientID }
 func (a *authRequest) GetNonce() string                   { return a.Nonce }
@@ -95,7 +132,12 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 	if req.Nonce == "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("this provider requires a nonce")
 	}
-	a := &authRequest{AuthRequest: *req, id: uuid.NewString()}
+	a := &authRequest{AuthRequest: *req, id: uuid.NewString(), audience: []string{req.ClientID}}
+	if c, ok := s.clients[req.ClientID]; ok && c.audience != "" {
+		// A token for an API (OAuth 2.0 resource server) names the API, not
+		// the client that asked for it.
+		a.audience = append(a.audience, c.audience)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests[a.id] = a
@@ -192,11 +234,23 @@ func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, 
 func (s *storage) SigningKey(context.Context) (op.SigningKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.keys[0], nil
+	k, ok := s.current(s.tokenAlg)
+	if !ok {
+		return nil, fmt.Errorf("no %s key", s.tokenAlg)
+	}
+	return k, nil
 }
 
 func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	return []jose.SignatureAlgorithm{jose.RS256}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []jose.SignatureAlgorithm
+	for _, k := range s.keys {
+		if !slices.Contains(out, k.alg) {
+			out = append(out, k.alg)
+		}
+	}
+	return out, nil
 }
 
 func (s *storage) KeySet(context.Context) ([]op.Key, error) {
@@ -210,14 +264,31 @@ func (s *storage) KeySet(context.Context) ([]op.Key, error) {
 }
 
 func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
-	if id != s.client.id {
+	c, ok := s.clients[id]
+	if !ok {
 		return nil, errors.New("unknown client")
 	}
-	return s.client, nil
+	return c, nil
+}
+
+// methodOf is how the client with this id must authenticate at the token
+// endpoint (the confidential client's method for an unknown id, so that
+// its refusal reads as before).
+func (s *storage) methodOf(id string) oidc.AuthMethod {
+	if c, ok := s.clients[id]; ok {
+		return c.authMethod
+	}
+	for _, c := range s.clients {
+		if !c.public {
+			return c.authMethod
+		}
+	}
+	return oidc.AuthMethodBasic
 }
 
 func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
-	if id != s.client.id || secret != s.client.secret {
+	c, ok := s.clients[id]
+	if !ok || c.public || secret != c.secret {
 		return errors.New("wrong client credentials")
 	}
 	return nil
@@ -260,8 +331,21 @@ func (s *storage) SetIntrospectionFromToken(context.Context, *oidc.Introspection
 	return errUnsupported
 }
 
-func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
-	return nil, nil
+// GetPrivateClaimsFromScopes puts the granted scopes in JWT access tokens
+// as "scp" (a list, as Entra and Okta do), since zitadel's access token
+// claims leave "scope" empty.
+func (s *storage) GetPrivateClaimsFromScopes(_ context.Context, _, clientID string, scopes []string) (map[string]any, error) {
+	c, ok := s.clients[clientID]
+	if !ok || !c.jwtAccess {
+		return nil, nil
+	}
+	var granted []string
+	for _, sc := range scopes {
+		if sc != oidc.ScopeOpenID && sc != oidc.ScopeOfflineAccess {
+			granted = append(granted, sc)
+		}
+	}
+	return map[string]any{"scp": granted}, nil
 }
 
 func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
@@ -274,30 +358,46 @@ func (s *storage) ValidateJWTProfileScopes(context.Context, string, []string) ([
 
 func (s *storage) Health(context.Context) error { return nil }
 
-// client is the one registered client: confidential, client_secret_post,
-// authorization code only.
+// client is a registered client: a confidential one (client_secret_post,
+// opaque access tokens) for the server's own logins, or a public one
+// (PKCE, no secret, JWT access tokens for an API) such as a Swagger UI page.
 type client struct {
 	id, secret   string
+	public       bool
+	jwtAccess    bool
+	audience     string
 	redirectURIs []string
 	loginURL     string
 	idTokenLife  time.Duration
 	authMethod   oidc.AuthMethod
 }
 
-func (c *client) GetID() string                       { return c.id }
-func (c *client) RedirectURIs() []string              { return c.redirectURIs }
-func (c *client) PostLogoutRedirectURIs() []string    { return nil }
-func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *client) AuthMethod() oidc.AuthMethod         { return c.authMethod }
+func (c *client) GetID() string                    { return c.id }
+func (c *client) RedirectURIs() []string           { return c.redirectURIs }
+func (c *client) PostLogoutRedirectURIs() []string { return nil }
+func (c *client) ApplicationType() op.ApplicationType {
+	if c.public {
+		return op.ApplicationTypeUserAgent
+	}
+	return op.ApplicationTypeWeb
+}
+func (c *client) AuthMethod() oidc.AuthMethod { return c.authMethod }
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c *client) GrantTypes() []oidc.GrantType         { return []oidc.GrantType{oidc.GrantTypeCode} }
-func (c *client) LoginURL(id string) string            { return c.loginURL + "?authRequestID=" + id }
-func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
-func (c *client) IDTokenLifetime() time.Duration       { return c.idTokenLife }
-func (c *client) DevMode() bool                        { return false }
-func (c *client) IsScopeAllowed(string) bool           { return false }
+func (c *client) GrantTypes() []oidc.GrantType { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c *client) LoginURL(id string) string    { return c.loginURL + "?authRequestID=" + id }
+func (c *client) AccessTokenType() op.AccessTokenType {
+	if c.jwtAccess {
+		return op.AccessTokenTypeJWT
+	}
+	return op.AccessTokenTypeBearer
+}
+func (c *client) IDTokenLifetime() time.Duration { return c.idTokenLife }
+
+// DevMode allows http:// redirect URIs on loopback for the public client.
+func (c *client) DevMode() bool                        { return c.public }
+func (c *client) IsScopeAllowed(string) bool           { return c.public }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
