@@ -32,7 +32,7 @@ func checkConfigCmd(args []string, stdout, stderr io.Writer, getenv env) error {
 	if _, err := buildTree(cfg, slog.New(slog.DiscardHandler)); err != nil {
 		problems = append(problems, err.Error())
 	}
-	if ac := cfg.AccessControl; ac != nil && !cfg.Authentication.SingleUser() {
+	if ac := cfg.AccessControl; ac != nil && !cfg.SingleUser() {
 		base := ""
 		if len(cfg.Sources) > 0 {
 			base = filepath.Dir(cfg.Sources[0])

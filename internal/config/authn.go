@@ -3,9 +3,12 @@ package config
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tiledgo/server/internal/identity"
 )
 
 // Kind is the authenticator behind a provider.
@@ -18,17 +21,26 @@ const (
 	KindPAM
 	KindOIDC
 	KindDummy
+	// KindProxiedOIDC and KindEntra validate bearer tokens the identity
+	// provider itself issued (a proxy or the client did the login).
+	KindProxiedOIDC
+	KindEntra
 )
 
 var kindNames = map[Kind]string{
 	KindUnknown: "unknown", KindDictionary: "dictionary", KindPAM: "pam", KindOIDC: "oidc", KindDummy: "dummy",
+	KindProxiedOIDC: "proxied_oidc", KindEntra: "entra",
 }
 
 func (k Kind) String() string { return kindNames[k] }
 
 // External reports whether the person logs in at another site (Tiled's
 // "external" mode) rather than giving a password to this server.
-func (k Kind) External() bool { return k == KindOIDC }
+func (k Kind) External() bool { return k == KindOIDC || k.Proxied() }
+
+// Proxied reports whether the provider's own tokens are accepted as bearer
+// tokens (Tiled's ProxiedOIDCAuthenticator and its EntraAuthenticator).
+func (k Kind) Proxied() bool { return k == KindProxiedOIDC || k == KindEntra }
 
 // authenticatorKinds maps Tiled's class paths and our short names.
 var authenticatorKinds = map[string]Kind{
@@ -36,10 +48,14 @@ var authenticatorKinds = map[string]Kind{
 	"tiled.authenticators:PAMAuthenticator":        KindPAM,
 	"tiled.authenticators:OIDCAuthenticator":       KindOIDC,
 	"tiled.authenticators:DummyAuthenticator":      KindDummy,
-	"dictionary": KindDictionary,
-	"pam":        KindPAM,
-	"oidc":       KindOIDC,
-	"dummy":      KindDummy,
+	"tiled.authenticators:ProxiedOIDCAuthenticator": KindProxiedOIDC,
+	"tiled.authenticators:EntraAuthenticator":       KindEntra,
+	"dictionary":   KindDictionary,
+	"pam":          KindPAM,
+	"oidc":         KindOIDC,
+	"dummy":        KindDummy,
+	"proxied_oidc": KindProxiedOIDC,
+	"entra":        KindEntra,
 }
 
 // ParseKind resolves an authenticator as written in a config file.
@@ -65,8 +81,61 @@ type Provider struct {
 	Dictionary          *DictionaryArgs `yaml:"dictionary,omitempty"`
 	PAM                 *PAMArgs        `yaml:"pam,omitempty"`
 	OIDC                *OIDCArgs       `yaml:"oidc,omitempty"`
+	Proxied             *ProxiedArgs    `yaml:"proxied,omitempty"`
 
 	at origin
+}
+
+// ProxiedArgs are ProxiedOIDCAuthenticator's and EntraAuthenticator's
+// arguments (tiled/authenticators.py, Tiled 0.2.16).
+type ProxiedArgs struct {
+	// Entra applies EntraAuthenticator's claims: principal id
+	// uuid5(NAMESPACE_URL, "iss|sub"), identity id the user name.
+	Entra bool `yaml:"entra"`
+	// Audience must be among the token's aud.
+	Audience     string `yaml:"audience"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// WellKnownURI is the discovery document; its issuer is expected.
+	WellKnownURI string `yaml:"well_known_uri"`
+	// DeviceFlowClientID is the client the Tiled Python client uses for
+	// the device flow at the provider, advertised in the about document.
+	DeviceFlowClientID string `yaml:"device_flow_client_id"`
+	// Scopes every request must hold (Tiled's check_scopes), on top of the
+	// route's own; with ScopesMap, its Tiled scopes are added.
+	Scopes []string `yaml:"scopes"`
+	// ScopesMap translates the provider's scopes (scp) into Tiled scopes.
+	ScopesMap         map[string][]string `yaml:"scopes_map"`
+	ExtraScopes       []string            `yaml:"extra_scopes,omitempty"`
+	UserIDClaim       string              `yaml:"user_id_claim"`
+	RedirectOnSuccess string              `yaml:"redirect_on_success,omitempty"`
+	RedirectOnFailure string              `yaml:"redirect_on_failure,omitempty"`
+}
+
+// RequiredScopes is Tiled's ProxiedOIDCAuthenticator.scopes: the configured
+// scopes and every Tiled scope scopes_map grants, sorted.
+func (a *ProxiedArgs) RequiredScopes() []string {
+	var out []string
+	add := func(s string) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range a.Scopes {
+		add(s)
+	}
+	for _, list := range a.ScopesMap {
+		for _, s := range list {
+			add(s)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// issuerHint is the issuer the well-known URI implies, for clash checks.
+func (a *ProxiedArgs) issuerHint() string {
+	return strings.TrimSuffix(a.WellKnownURI, "/.well-known/openid-configuration")
 }
 
 // DictionaryArgs are DictionaryAuthenticator's arguments.
@@ -166,7 +235,8 @@ func (d *decoder) provider(n *yaml.Node, path string) (Provider, bool) {
 	pr.Kind, ok = ParseKind(s)
 	if !ok {
 		d.add(v, p, "unsupported authenticator %q; this server implements tiled.authenticators:DictionaryAuthenticator, "+
-			"PAMAuthenticator, OIDCAuthenticator and DummyAuthenticator (or: dictionary, pam, oidc, dummy)", s)
+			"PAMAuthenticator, OIDCAuthenticator, ProxiedOIDCAuthenticator, EntraAuthenticator and DummyAuthenticator "+
+			"(or: dictionary, pam, oidc, proxied_oidc, entra, dummy)", s)
 		return pr, false
 	}
 	args, argsPath := f.get("args")
@@ -187,6 +257,16 @@ var argKeys = map[Kind][]string{
 		"token_uri", "authorization_endpoint", "public_keys",
 		"confirmation_message", "redirect_on_success", "redirect_on_failure",
 		"user_id_claim", "extra_scopes", "device_flow_client_id", "token_endpoint_auth_method",
+	},
+	// ProxiedOIDCAuthenticator.__init__ and EntraAuthenticator.__init__.
+	KindProxiedOIDC: {
+		"audience", "client_id", "well_known_uri", "device_flow_client_id", "client_secret",
+		"scopes", "scopes_map", "confirmation_message", "redirect_on_success", "redirect_on_failure",
+		"user_id_claim",
+	},
+	KindEntra: {
+		"audience", "client_id", "well_known_uri", "device_flow_client_id", "extra_scopes",
+		"scopes_map", "confirmation_message", "client_secret", "redirect_on_success",
 	},
 }
 
@@ -215,8 +295,76 @@ func (d *decoder) providerArgs(pr *Provider, n *yaml.Node, path string, parent *
 		}
 	case KindOIDC:
 		return d.oidcArgs(pr, f)
+	case KindProxiedOIDC, KindEntra:
+		return d.proxiedArgs(pr, f)
 	}
 	return true
+}
+
+func (d *decoder) proxiedArgs(pr *Provider, f fields) bool {
+	a := &ProxiedArgs{Entra: pr.Kind == KindEntra, UserIDClaim: "sub", ScopesMap: map[string][]string{}}
+	pr.Proxied = a
+	// Required as Tiled's constructors require them (no defaults).
+	good := d.require(f, "audience", "client_id", "well_known_uri", "device_flow_client_id")
+	d.setStr(f, "audience", &a.Audience)
+	d.setStr(f, "client_id", &a.ClientID)
+	d.setStr(f, "device_flow_client_id", &a.DeviceFlowClientID)
+	var secret string
+	d.setStr(f, "client_secret", &secret)
+	a.ClientSecret = Secret(secret)
+	d.setStr(f, "user_id_claim", &a.UserIDClaim)
+	for _, u := range []struct {
+		key string
+		dst *string
+	}{
+		{"well_known_uri", &a.WellKnownURI},
+		{"redirect_on_success", &a.RedirectOnSuccess},
+		{"redirect_on_failure", &a.RedirectOnFailure},
+	} {
+		if v, p := f.get(u.key); v != nil {
+			if s, ok := d.str(v, p); ok && d.absoluteURL(v, p, s) {
+				*u.dst = s
+			} else {
+				good = false
+			}
+		}
+	}
+	d.setStrList(f, "scopes", &a.Scopes)
+	d.setStrList(f, "extra_scopes", &a.ExtraScopes)
+	if v, p := f.get("scopes_map"); v != nil {
+		good = d.scopesMap(v, p, a.ScopesMap) && good
+	}
+	return good
+}
+
+// scopesMap reads {provider scope: [Tiled scopes]}; the Tiled scopes must
+// be ones this server knows, or the mapping would silently grant nothing.
+func (d *decoder) scopesMap(n *yaml.Node, path string, dst map[string][]string) bool {
+	n = d.visit(n, path)
+	if n == nil {
+		return false
+	}
+	if n.Kind != yaml.MappingNode {
+		d.expected(n, path, "a mapping of provider scopes to lists of Tiled scopes")
+		return false
+	}
+	good := true
+	for _, p := range d.pairs(n, path, 0) {
+		kp := join(path, p.key)
+		list, ok := d.strList(p.valNode, kp)
+		if !ok {
+			good = false
+			continue
+		}
+		for i, s := range list {
+			if !slices.Contains(identity.AllScopes(), s) {
+				d.add(d.peek(p.valNode), index(kp, i), "unknown Tiled scope %q", s)
+				good = false
+			}
+		}
+		dst[p.key] = list
+	}
+	return good
 }
 
 func (d *decoder) dictionaryArgs(pr *Provider, f fields) bool {

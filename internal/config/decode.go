@@ -38,6 +38,10 @@ var sections = map[string]section{
 		}
 	}},
 	"server": {decode: (*decoder).server},
+	// Seed 001's resource-server blocks ([auth] and [swagger.oauth2] in its
+	// TOML); Tiled has no such keys.
+	"auth":    {decode: (*decoder).auth},
+	"swagger": {decode: (*decoder).swagger},
 
 	// Keys Tiled accepts that configure its Python internals, or features
 	// this server does not offer: type-checked, then listed in Config.Ignored

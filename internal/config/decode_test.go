@@ -209,16 +209,19 @@ func TestDecodeValues(t *testing.T) {
 func TestShortAuthenticatorNames(t *testing.T) {
 	for name, want := range map[string]Kind{
 		"dictionary": KindDictionary, "PAM": KindPAM, "oidc": KindOIDC, "Dummy": KindDummy,
-		"tiled.authenticators:DictionaryAuthenticator": KindDictionary,
-		"tiled.authenticators:PAMAuthenticator":        KindPAM,
-		"tiled.authenticators:OIDCAuthenticator":       KindOIDC,
-		"tiled.authenticators:DummyAuthenticator":      KindDummy,
+		"tiled.authenticators:DictionaryAuthenticator":  KindDictionary,
+		"tiled.authenticators:PAMAuthenticator":         KindPAM,
+		"tiled.authenticators:OIDCAuthenticator":        KindOIDC,
+		"tiled.authenticators:DummyAuthenticator":       KindDummy,
+		"tiled.authenticators:ProxiedOIDCAuthenticator": KindProxiedOIDC,
+		"tiled.authenticators:EntraAuthenticator":       KindEntra,
+		"proxied_oidc": KindProxiedOIDC, "entra": KindEntra,
 	} {
 		if got, ok := ParseKind(name); !ok || got != want {
 			t.Errorf("ParseKind(%q) = %v, %v", name, got, ok)
 		}
 	}
-	for _, bad := range []string{"tiled.authenticators:dummyauthenticator", "tiled.authenticators:ProxiedOIDCAuthenticator", "ldap", ""} {
+	for _, bad := range []string{"tiled.authenticators:dummyauthenticator", "tiled.authenticators:SAMLAuthenticator", "ldap", ""} {
 		if _, ok := ParseKind(bad); ok {
 			t.Errorf("ParseKind(%q) accepted", bad)
 		}

@@ -149,7 +149,8 @@ func (c *Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.Any("sources", c.Sources),
-		slog.Bool("single_user", c.Authentication.SingleUser()),
+		slog.Bool("single_user", c.SingleUser()),
+		slog.Bool("resource_server", c.Auth.Enabled),
 		slog.Bool("allow_anonymous_access", c.Authentication.AllowAnonymousAccess),
 		slog.Any("providers", providers),
 		slog.Any("trees", trees),

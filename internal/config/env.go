@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,40 @@ func (c *Config) ApplyEnv(env Env) error {
 	e.boolean("TILED_REJECT_UNDECLARED_SPECS", "reject_undeclared_specs", &c.RejectUndeclaredSpecs)
 
 	e.database()
+	e.adminToken()
 	return e.probs.err()
+}
+
+// adminToken reads X-Admin-Token's secret from TILED_ADMIN_TOKEN, or from
+// the file TILED_ADMIN_TOKEN_FILE names (a Kubernetes or Docker secret
+// mount), the usual *_FILE convention. Giving both is an error.
+func (e *envReader) adminToken() {
+	v, hasValue := e.get("TILED_ADMIN_TOKEN", "auth.admin_token")
+	path, hasFile := e.env("TILED_ADMIN_TOKEN_FILE")
+	switch {
+	case hasValue && hasFile:
+		e.fail("TILED_ADMIN_TOKEN_FILE", "give TILED_ADMIN_TOKEN or TILED_ADMIN_TOKEN_FILE, not both")
+	case hasValue:
+		if v = strings.TrimSpace(v); v == "" {
+			e.fail("TILED_ADMIN_TOKEN", "is set but empty")
+			return
+		}
+		e.c.Auth.AdminToken = Secret(v)
+	case hasFile:
+		e.c.setOrigin("auth.admin_token", origin{file: "environment", name: "TILED_ADMIN_TOKEN_FILE"})
+		b, err := os.ReadFile(path)
+		if err != nil {
+			e.fail("TILED_ADMIN_TOKEN_FILE", "%s", describeFSError(err))
+			return
+		}
+		// A trailing newline is how editors and `echo` leave files.
+		t := strings.TrimRight(string(b), "\r\n")
+		if t == "" {
+			e.fail("TILED_ADMIN_TOKEN_FILE", "%s is empty", path)
+			return
+		}
+		e.c.Auth.AdminToken = Secret(t)
+	}
 }
 
 type envReader struct {

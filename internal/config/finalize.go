@@ -53,13 +53,14 @@ func (c *Config) Finalize() error {
 	if !contains(logLevels, strings.ToLower(c.Server.LogLevel)) {
 		probs.add(c.problem("server.log_level", "must be one of %s", strings.Join(logLevels, ", ")))
 	}
+	c.checkAuth(&probs)
 	if c.Server.Scalable {
 		c.checkScalable(&probs)
 	}
 	if err := probs.err(); err != nil {
 		return err
 	}
-	if !a.SingleUser() {
+	if !c.SingleUser() {
 		if c.Database.Driver == DriverNone {
 			// tiled/server/app.py: providers need a database, so Tiled
 			// falls back to SQLite in memory.
@@ -78,7 +79,7 @@ func (c *Config) Finalize() error {
 // the single-user key.
 func (c *Config) checkScalable(probs *collector) {
 	a := &c.Authentication
-	if a.SingleUser() {
+	if c.SingleUser() {
 		if a.SingleUserAPIKey == "" {
 			probs.add(Problem{Path: "authentication.single_user_api_key", Msg: scalableMsg(
 				"in single-user mode a fixed API key is required",

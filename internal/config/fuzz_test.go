@@ -74,3 +74,27 @@ func FuzzExpand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoadTOML: the TOML path never panics, and reports problems as the
+// YAML path does.
+func FuzzLoadTOML(f *testing.F) {
+	for _, s := range []string{
+		seed001, "", "[auth]\n", "a = 1\na = 2", "[[trees]]\npath='/'\ntree='x'\n[trees.args]\nk = {a = [1, 2.5, inf]}",
+		"x = 1979-05-27T07:32:00Z", "[a.b]\n[a]\nc = 1", "auth.enabled = true", "[[a]]\n[a.b]\nc = 'x'",
+		"v = 0x7FFFFFFFFFFFFFFF", "v = [[1], ['a']]", "'quoted key' = \"${X}\"",
+	} {
+		f.Add([]byte(s))
+	}
+	env := mapEnv(map[string]string{"X": "1"})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := LoadBytes("fuzz.toml", data, env)
+		if err != nil {
+			var errs *Errors
+			if !errors.As(err, &errs) || len(errs.Problems) == 0 {
+				t.Fatalf("error is not a non-empty *Errors: %T %v", err, err)
+			}
+			return
+		}
+		_ = c.Finalize()
+	})
+}

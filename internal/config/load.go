@@ -21,8 +21,9 @@ import (
 const maxFileSize = 4 << 20
 
 // Load reads Tiled service-config files and returns the configuration with
-// defaults applied. A path may be a directory: every *.yml and *.yaml file
-// directly in it is read, in name order (Tiled reads a directory in
+// defaults applied. Files ending in .toml are TOML (seed 001's form), the
+// others YAML; both are decoded by the same schema. A path may be a
+// directory: every *.yml, *.yaml and *.toml file directly in it is read, in name order (Tiled reads a directory in
 // whatever order the OS lists it). ${VAR} references are expanded from env.
 // Several files are merged as Tiled merges a directory: trees, specs and
 // allow_origins are concatenated; any other top-level key given in two
@@ -98,7 +99,7 @@ func (l *loader) path(p string) {
 	var files []string
 	for _, e := range entries {
 		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if ext != ".yml" && ext != ".yaml" {
+		if ext != ".yml" && ext != ".yaml" && ext != ".toml" {
 			continue
 		}
 		full := filepath.Join(p, e.Name())
@@ -109,7 +110,7 @@ func (l *loader) path(p string) {
 		}
 	}
 	if len(files) == 0 {
-		l.unread(p, "directory has no *.yml or *.yaml files")
+		l.unread(p, "directory has no *.yml, *.yaml or *.toml files")
 		return
 	}
 	sort.Strings(files)
@@ -173,11 +174,19 @@ func parseYAML(data []byte) (doc *yaml.Node, err error) {
 	return &n, nil
 }
 
+// isTOML reports whether a source is TOML (seed 001's datapress.toml)
+// rather than YAML, by its name.
+func isTOML(name string) bool { return strings.EqualFold(filepath.Ext(name), ".toml") }
+
 func (l *loader) document(name string, data []byte) {
 	l.cfg.Sources = append(l.cfg.Sources, name)
-	doc, err := parseYAML(data)
+	parse, format := parseYAML, "YAML"
+	if isTOML(name) {
+		parse, format = parseTOML, "TOML"
+	}
+	doc, err := parse(data)
 	if err != nil {
-		l.unreadYAML(name, err)
+		l.unreadSyntax(name, format, err)
 		return
 	}
 	if doc == nil || len(doc.Content) == 0 {
@@ -239,7 +248,7 @@ func (l *loader) unread(source, format string, args ...any) {
 // yaml.v3 errors read "yaml: line N: message".
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 
-func (l *loader) unreadYAML(source string, err error) {
+func (l *loader) unreadSyntax(source, format string, err error) {
 	l.unreadable = true
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
@@ -247,7 +256,7 @@ func (l *loader) unreadYAML(source string, err error) {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	l.probs.addf(source, line, "", "invalid YAML: %s", msg)
+	l.probs.addf(source, line, "", "invalid %s: %s", format, msg)
 }
 
 func (l *loader) finish() (*Config, error) {
@@ -272,7 +281,11 @@ func (l *loader) checkMerged() {
 		l.probs.addf(c.sourceLabel(), 0, "", "configuration must specify 'catalog' or 'trees'")
 	}
 	checkTreePaths(&l.probs, c.Trees)
-	checkProviders(&l.probs, &c.Authentication)
+	issuer := ""
+	if c.Auth.Enabled {
+		issuer = c.Auth.Issuer
+	}
+	checkProviders(&l.probs, &c.Authentication, issuer)
 	checkPolicyProvider(&l.probs, c, c.AccessControl, "access_control")
 	for i, t := range c.Trees {
 		checkPolicyProvider(&l.probs, c, t.AccessControl, index("trees", i)+".access_control")
@@ -300,7 +313,9 @@ func checkTreePaths(probs *collector, trees []Tree) {
 	}
 }
 
-func checkProviders(probs *collector, a *Authentication) {
+// checkProviders: unique names, Tiled's rule on proxied providers, and
+// tiled_admins naming a provider (or, with the auth block, its issuer).
+func checkProviders(probs *collector, a *Authentication, issuer string) {
 	seen := map[string]origin{}
 	for i, p := range a.Providers {
 		if prev, dup := seen[p.Name]; dup {
@@ -309,7 +324,25 @@ func checkProviders(probs *collector, a *Authentication) {
 		}
 		seen[p.Name] = p.at
 	}
+	proxied := 0
+	for _, p := range a.Providers {
+		if p.Kind.Proxied() {
+			proxied++
+		}
+	}
+	// tiled/config.py validate_authenticators: the provider's own tokens
+	// are trusted as they come, so Tiled allows one such provider, alone.
+	if proxied > 1 {
+		probs.addf(a.Providers[0].at.file, a.Providers[0].at.line, "authentication.providers",
+			"only one ProxiedOIDCAuthenticator (or EntraAuthenticator) may be configured")
+	} else if proxied == 1 && len(a.Providers) > 1 {
+		probs.addf(a.Providers[0].at.file, a.Providers[0].at.line, "authentication.providers",
+			"a ProxiedOIDCAuthenticator (or EntraAuthenticator) must not be configured together with other providers")
+	}
 	for _, adm := range a.TiledAdmins {
+		if issuer != "" && strings.TrimSuffix(adm.Provider, "/") == strings.TrimSuffix(issuer, "/") {
+			continue // an identity of the auth block's issuer
+		}
 		if _, ok := seen[adm.Provider]; !ok {
 			probs.addf(adm.at.file, adm.at.line, "authentication.tiled_admins", "provider %q is not among authentication.providers%s", adm.Provider, providerList(a))
 		}

@@ -129,7 +129,7 @@ func TestLoadDirectory(t *testing.T) {
 	}
 
 	_, err = Load([]string{filepath.Join(dir, "empty")}, mapEnv(nil))
-	if p := asErrors(t, err).Problems; len(p) != 1 || !strings.Contains(p[0].String(), "empty: directory has no *.yml or *.yaml files") {
+	if p := asErrors(t, err).Problems; len(p) != 1 || !strings.Contains(p[0].String(), "empty: directory has no *.yml, *.yaml or *.toml files") {
 		t.Errorf("empty directory: %v", err)
 	}
 }

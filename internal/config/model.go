@@ -32,6 +32,10 @@ type Config struct {
 
 	// Server is this server's own block, absent from Tiled's schema.
 	Server Server `yaml:"server"`
+	// Auth is seed 001's resource-server block; Swagger its Swagger UI
+	// sign-in. Neither is in Tiled's schema.
+	Auth    Auth    `yaml:"auth"`
+	Swagger Swagger `yaml:"swagger"`
 
 	// Sources are the files read, in order.
 	Sources []string `yaml:"-"`
@@ -92,8 +96,19 @@ type Authentication struct {
 }
 
 // SingleUser reports whether no provider is configured: one API key, as in
-// Tiled's single-user (and public) modes.
+// Tiled's single-user (and public) modes. Config.SingleUser also considers
+// the resource-server block.
 func (a *Authentication) SingleUser() bool { return len(a.Providers) == 0 }
+
+// SingleUser reports whether the server runs in Tiled's single-user mode:
+// no provider and no external issuer whose bearer tokens name principals.
+func (c *Config) SingleUser() bool { return c.Authentication.SingleUser() && !c.Auth.Enabled }
+
+// AnonymousReads reports whether callers without credentials may read:
+// Tiled's allow_anonymous_access, or seed 001's anonymous_read.
+func (c *Config) AnonymousReads() bool {
+	return c.Authentication.AllowAnonymousAccess || (c.Auth.Enabled && c.Auth.AnonymousRead)
+}
 
 // Provider returns the provider named name.
 func (a *Authentication) Provider(name string) (*Provider, bool) {
@@ -228,6 +243,7 @@ func Default() *Config {
 			MaxOverflow: DefaultMaxOverflow,
 		},
 		Uvicorn:               Uvicorn{Host: DefaultHost, Port: DefaultPort},
+		Auth:                  defaultAuth(),
 		Metrics:               Metrics{Prometheus: true},
 		ResponseBytesizeLimit: DefaultResponseBytesizeLimit,
 		ExactCountLimit:       DefaultExactCountLimit,
