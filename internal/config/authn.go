@@ -44,10 +44,10 @@ func (k Kind) Proxied() bool { return k == KindProxiedOIDC || k == KindEntra }
 
 // authenticatorKinds maps Tiled's class paths and our short names.
 var authenticatorKinds = map[string]Kind{
-	"tiled.authenticators:DictionaryAuthenticator": KindDictionary,
-	"tiled.authenticators:PAMAuthenticator":        KindPAM,
-	"tiled.authenticators:OIDCAuthenticator":       KindOIDC,
-	"tiled.authenticators:DummyAuthenticator":      KindDummy,
+	"tiled.authenticators:DictionaryAuthenticator":  KindDictionary,
+	"tiled.authenticators:PAMAuthenticator":         KindPAM,
+	"tiled.authenticators:OIDCAuthenticator":        KindOIDC,
+	"tiled.authenticators:DummyAuthenticator":       KindDummy,
 	"tiled.authenticators:ProxiedOIDCAuthenticator": KindProxiedOIDC,
 	"tiled.authenticators:EntraAuthenticator":       KindEntra,
 	"dictionary":   KindDictionary,
