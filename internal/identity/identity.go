@@ -93,6 +93,12 @@ type Store interface {
 	// transaction: two replicas logging in the same new user at once end with
 	// one principal. It records now as the identity's latest login.
 	LoginIdentity(ctx context.Context, provider, id string, newRoles []string, now time.Time) (p Principal, created bool, err error)
+	// LoginIdentityAs is LoginIdentity for providers that name the person
+	// with a stable id of their own (Entra's uuid5(iss|sub)): a known
+	// identity logs in to its principal as before; a new one joins the
+	// principal principalID, which is created (a user with newRoles) if it
+	// does not exist yet. created reports whether the principal was made.
+	LoginIdentityAs(ctx context.Context, provider, id string, principalID uuid.UUID, newRoles []string, now time.Time) (p Principal, created bool, err error)
 	// AddIdentity links another identity to an existing principal.
 	// ErrConflict if the identity belongs to a principal already.
 	AddIdentity(ctx context.Context, principalID uuid.UUID, provider, id string) error

@@ -220,6 +220,57 @@ func (s *Store) LoginIdentity(ctx context.Context, provider, id string, newRoles
 	return out, created, nil
 }
 
+// LoginIdentityAs implements identity.Store. Every statement is
+// idempotent under a race (ON CONFLICT DO NOTHING), so two replicas logging
+// in the same new person at once end with one principal and one identity.
+func (s *Store) LoginIdentityAs(ctx context.Context, provider, id string, principalID uuid.UUID, newRoles []string, now time.Time) (_ identity.Principal, _ bool, err error) {
+	ctx, end := s.op(ctx, "LoginIdentityAs")
+	defer end(&err)
+	if provider == "" || id == "" || principalID == uuid.Nil {
+		return identity.Principal{}, false, errors.New("login identity: empty provider, id or principal id")
+	}
+	now = ts(now)
+	const touch = `UPDATE identities SET latest_login = $3
+		WHERE provider = $1 AND external_id = $2 RETURNING principal_id`
+	var (
+		out     identity.Principal
+		created bool
+	)
+	err = s.db.InTx(ctx, func(q Querier) error {
+		created = false
+		var pid uuid.UUID
+		err := q.QueryRow(ctx, touch, provider, id, now).Scan(&pid)
+		if errors.Is(err, storeerr.ErrNotFound) {
+			n, xerr := q.Exec(ctx, `INSERT INTO principals (id, type, created_at) VALUES ($1, $2, $3)
+				ON CONFLICT (id) DO NOTHING`, principalID, string(identity.TypeUser), now)
+			if xerr != nil {
+				return xerr
+			}
+			if created = n == 1; created {
+				if err := grantRoles(ctx, q, principalID, newRoles); err != nil {
+					return err
+				}
+			}
+			err = q.QueryRow(ctx, `INSERT INTO identities (provider, external_id, principal_id, latest_login)
+				VALUES ($1, $2, $3, $4) ON CONFLICT (provider, external_id) DO NOTHING RETURNING principal_id`,
+				provider, id, principalID, now).Scan(&pid)
+			if errors.Is(err, storeerr.ErrNotFound) {
+				// Another login inserted the identity meanwhile.
+				err = q.QueryRow(ctx, touch, provider, id, now).Scan(&pid)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		out, err = loadPrincipal(ctx, q, pid)
+		return err
+	})
+	if err != nil {
+		return identity.Principal{}, false, fmt.Errorf("login identity: %w", err)
+	}
+	return out, created, nil
+}
+
 func (s *Store) createLogin(ctx context.Context, q Querier, provider, id string, roles []string, now time.Time) (uuid.UUID, bool, error) {
 	newID := uuid.New()
 	if _, err := q.Exec(ctx, `INSERT INTO principals (id, type, created_at) VALUES ($1, $2, $3)`,

@@ -227,3 +227,48 @@ func testTouchPrincipal(t *testing.T, st store.Store) {
 	}
 	ok(t, st.TouchPrincipal(ctx, uuid.New(), t0, interval), "touching a missing principal is not an error")
 }
+
+// testLoginIdentityAs: a provider's stable principal id (Entra's
+// uuid5(iss|sub)) is the principal's id; a renamed identity joins it; a
+// known identity keeps its principal; racing first logins make one.
+func testLoginIdentityAs(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	stable := uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://login.example/t/v2.0|opaque-sub"))
+	const n = 10
+	created := make([]bool, n)
+	errs := race(n, func(i int) error {
+		p, c, err := st.LoginIdentityAs(ctx, "entra", "dallan", stable, []string{identity.RoleUser}, t0)
+		created[i] = c
+		if err == nil && p.ID != stable {
+			return fmt.Errorf("principal %s, want %s", p.ID, stable)
+		}
+		return err
+	})
+	creators := 0
+	for i, err := range errs {
+		ok(t, err, fmt.Sprintf("login %d", i))
+		if created[i] {
+			creators++
+		}
+	}
+	equal(t, creators, 1, "logins that created the principal")
+
+	// The person's name at the provider changed: same principal, two identities.
+	p, created1, err := st.LoginIdentityAs(ctx, "entra", "dallan.allan", stable, []string{identity.RoleUser}, t0)
+	ok(t, err, "renamed")
+	equal(t, created1, false, "renamed identity creates nothing")
+	equal(t, p.ID, stable, "renamed identity's principal")
+	equal(t, len(p.Identities), 2, "identities")
+	equal(t, len(p.Roles), 1, "roles granted once")
+
+	// An identity made earlier (tiled_admins at start) keeps its principal.
+	admin, _, err := st.LoginIdentity(ctx, "entra", "root", []string{identity.RoleAdmin}, t0)
+	ok(t, err, "bootstrap")
+	again, _, err := st.LoginIdentityAs(ctx, "entra", "root", uuid.New(), nil, t0)
+	ok(t, err, "login of a known identity")
+	equal(t, again.ID, admin.ID, "known identity's principal")
+	_, _, err = st.LoginIdentityAs(ctx, "entra", "x", uuid.Nil, nil, t0)
+	if err == nil {
+		t.Fatal("nil principal id accepted")
+	}
+}

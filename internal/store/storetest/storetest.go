@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Identities", testIdentities},
 		{"LoginIdentity", testLoginIdentity},
 		{"LoginIdentityRace", testLoginIdentityRace},
+		{"LoginIdentityAs", testLoginIdentityAs},
 		{"Roles", testRoles},
 		{"TouchPrincipal", testTouchPrincipal},
 		{"APIKeys", testAPIKeys},
