@@ -59,20 +59,27 @@ func (a *app) close() {
 
 // assemble builds the tree, the authentication layer and the HTTP surface.
 func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, build version.Info) (*app, error) {
-	root, err := buildTree(cfg, logger)
+	built, err := buildTree(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
+	rootC, ok := built.(tree.Container)
+	if !ok {
+		return nil, errors.New("the root of the served trees is not a container")
+	}
+	// Swappable, so POST /api/v1/reload can rescan while serving.
+	root := tree.NewSwappable(rootC)
 	a := &app{}
 	deps := api.Deps{
 		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(), Queries: data.Queries(),
 		Tracing: telemetry.Enabled(getenvOS), ReadinessTimeout: cfg.Server.ReadinessTimeout,
 		AllowOrigins: cfg.AllowOrigins, RootPath: cfg.Uvicorn.RootPath,
 	}
+	deps.Docs = docsSurface(cfg)
 	policy := access.Policy(access.AllowAll{})
 	auth := &cfg.Authentication
 
-	if auth.SingleUser() {
+	if cfg.SingleUser() {
 		a.singleUserKey = auth.SingleUserAPIKey.Reveal()
 		if a.singleUserKey == "" {
 			a.singleUserKey, a.generatedKey = generateKey(), true
@@ -81,7 +88,8 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 			logger.Warn("access_control is ignored in single-user mode: the single-user key sees everything")
 		}
 		deps.Resolver = &authn.Resolver{SingleUserKey: a.singleUserKey, AllowAnonymous: auth.AllowAnonymousAccess}
-		deps.Surfaces = []api.Registrar{&data.Handlers{Root: root, Policy: policy, Logger: logger}}
+		deps.Surfaces = []api.Registrar{&data.Handlers{Root: root, Policy: policy, Logger: logger},
+			reloadSurface(cfg, root, nil, logger)}
 		a.server = api.New(deps)
 		return a, nil
 	}
@@ -176,11 +184,31 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		bootstrapAdmins(ctx, st, auth.TiledAdmins, logger)
 	}
 
-	deps.Resolver = &authn.Resolver{AllowAnonymous: auth.AllowAnonymousAccess, Tokens: mgr, APIKeys: keySvc}
+	// External issuers' keys load in the background until shutdown.
+	rsCtx, stopRS := context.WithCancel(context.WithoutCancel(ctx))
+	a.closers = append(a.closers, stopRS)
+	rs, err := buildResourceServer(rsCtx, cfg, st, logger)
+	if err != nil {
+		return nil, err
+	}
+	deps.Resolver = &authn.Resolver{AllowAnonymous: cfg.AnonymousReads(), Tokens: mgr, APIKeys: keySvc}
 	deps.Providers = aboutProviders(providers)
+	if rs != nil {
+		deps.Resolver.External = rs.verifier
+		deps.Middleware = rs.middlewares()
+		deps.Degraded = rs.degraded
+		for _, p := range auth.Providers {
+			if v, ok := rs.proxied[p.Name]; ok {
+				msg := p.ConfirmationMessage
+				deps.Providers = append(deps.Providers, api.Provider{Name: p.Name, External: true,
+					ConfirmationMessage: &msg, Proxied: proxiedInfo(v, p.Proxied)})
+			}
+		}
+	}
 	deps.Surfaces = []api.Registrar{
 		guarded{&data.Handlers{Root: root, Policy: policy, Logger: logger}, &schemaOK},
 		guarded{handlers, &schemaOK},
+		reloadSurface(cfg, root, rs, logger),
 	}
 	deps.Ready = func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
@@ -325,6 +353,11 @@ func secretKeys(auth *config.Authentication, logger *slog.Logger) (tokens.Keys, 
 func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]authapi.Provider, error) {
 	var out []authapi.Provider
 	for _, p := range cfg.Authentication.Providers {
+		if p.Kind.Proxied() {
+			// Its tokens are checked as bearer tokens (buildResourceServer);
+			// it has no login routes here.
+			continue
+		}
 		msg := p.ConfirmationMessage
 		ap := authapi.Provider{Name: p.Name, ConfirmationMessage: &msg}
 		log := logger.With("provider", p.Name)

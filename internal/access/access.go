@@ -84,5 +84,5 @@ func idFor(c *authn.Caller, provider string) string {
 
 // isPrincipal reports whether the caller is a logged-in principal.
 func isPrincipal(c *authn.Caller) bool {
-	return c != nil && (c.Kind == authn.Session || c.Kind == authn.APIKey)
+	return c.IsPrincipal()
 }

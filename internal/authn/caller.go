@@ -24,6 +24,9 @@ const (
 	Session
 	// APIKey: a principal's API key.
 	APIKey
+	// Bearer: a JWT minted by an external OIDC issuer (resource-server
+	// mode, Tiled's ProxiedOIDCAuthenticator), mapped to a principal.
+	Bearer
 )
 
 func (k Kind) String() string {
@@ -34,6 +37,8 @@ func (k Kind) String() string {
 		return "session"
 	case APIKey:
 		return "apikey"
+	case Bearer:
+		return "bearer"
 	default:
 		return "anonymous"
 	}
@@ -59,6 +64,18 @@ type Caller struct {
 	// Admin is true when the request may act on other principals' sessions
 	// and keys: it holds write:principals (the admin role's scope).
 	Admin bool
+	// TokenScopes are the scopes an external issuer's token carries (its
+	// scope and scp claims, untranslated), for Bearer callers.
+	TokenScopes []string
+	// Issuer is the external token's iss, for Bearer callers.
+	Issuer string
+}
+
+// IsPrincipal reports whether the caller is a principal of the identity
+// store (a session, an API key or an external bearer token), as opposed to
+// anonymous or the single-user key.
+func (c *Caller) IsPrincipal() bool {
+	return c != nil && (c.Kind == Session || c.Kind == APIKey || c.Kind == Bearer)
 }
 
 // Name is a short label for logs ("anon", "singleuser", or the first identity).

@@ -3,8 +3,11 @@ package authn
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/identity"
@@ -51,6 +54,12 @@ type Resolver struct {
 	AllowAnonymous bool
 	Tokens         TokenVerifier
 	APIKeys        APIKeyVerifier
+	// External verifies bearer JWTs of external issuers (resource-server
+	// mode). Tokens signed with HS256 are this server's own and go to
+	// Tokens; any other algorithm goes here. Its errors carry their HTTP
+	// answer (RFC 6750 WWW-Authenticate, or 503 while its keys are not
+	// loaded) and are returned as they are.
+	External TokenVerifier
 }
 
 // SingleUserScopes are what the single-user key grants (Tiled's SINGLE_USER_SCOPES: all).
@@ -69,6 +78,9 @@ func (r *Resolver) Resolve(ctx context.Context, creds Credentials) (*Caller, err
 	case creds.APIKey != "":
 		return r.resolveAPIKey(ctx, creds.APIKey)
 	case creds.Bearer != "":
+		if r.External != nil && (r.Tokens == nil || !ownToken(creds.Bearer)) {
+			return r.External.VerifyAccessToken(ctx, creds.Bearer)
+		}
 		if r.Tokens == nil {
 			return nil, httperr.Unauthorized(MsgBadCredentials)
 		}
@@ -89,6 +101,26 @@ func (r *Resolver) Resolve(ctx context.Context, creds Credentials) (*Caller, err
 	default:
 		return &Caller{Kind: Anonymous, Scopes: identity.ScopeSet{}}, nil
 	}
+}
+
+// ownToken reports whether a bearer token's header names HS256, the
+// algorithm of this server's own access tokens (as Tiled's decode_token
+// tries its own keys first, then the proxied authenticator). External
+// issuers' tokens are asymmetric, and the external verifier refuses HS*
+// anyway, so reading the unverified header only routes, never trusts.
+func ownToken(token string) bool {
+	h, _, ok := strings.Cut(token, ".")
+	if !ok || len(h) > 1024 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return false
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	return json.Unmarshal(b, &hdr) == nil && hdr.Alg == "HS256"
 }
 
 func (r *Resolver) resolveAPIKey(ctx context.Context, key string) (*Caller, error) {

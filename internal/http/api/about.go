@@ -24,9 +24,31 @@ func (s *Server) about(c echo.Context) error {
 		internalMode = "password"
 	}
 	providers := make([]map[string]any, 0, len(s.deps.Providers))
+	var proxied *ProxiedInfo
 	for _, p := range s.deps.Providers {
 		// extra_scopes is null, as Tiled's about schema serialises it.
 		spec := map[string]any{"provider": p.Name, "confirmation_message": p.ConfirmationMessage, "extra_scopes": nil}
+		if p.Proxied != nil {
+			// tiled/server/router.py: the client logs in at the provider.
+			info := p.Proxied()
+			proxied = &info
+			extra := info.ExtraScopes
+			if extra == nil {
+				extra = []string{}
+			}
+			spec["mode"] = "external"
+			spec["extra_scopes"] = extra
+			spec["links"] = map[string]any{
+				// Tiled also links its own code-flow route (authorize_endpoint),
+				// which its client does not use; this server does not serve
+				// that route for proxied providers, so it is not linked.
+				"auth_endpoint":  nullable(info.DeviceAuthorizationEndpoint),
+				"client_id":      info.DeviceFlowClientID,
+				"token_endpoint": nullable(info.TokenEndpoint),
+			}
+			providers = append(providers, spec)
+			continue
+		}
 		if p.External {
 			spec["mode"] = "external"
 			spec["links"] = map[string]string{"auth_endpoint": base + "/auth/provider/" + p.Name + "/authorize"}
@@ -42,13 +64,19 @@ func (s *Server) about(c echo.Context) error {
 		"links":     nil,
 	}
 	if len(providers) > 0 {
-		auth["links"] = map[string]string{
+		links := map[string]any{
 			"whoami":          base + "/auth/whoami",
 			"apikey":          base + "/auth/apikey",
 			"refresh_session": base + "/auth/session/refresh",
 			"revoke_session":  base + "/auth/session/revoke/{session_id}",
 			"logout":          base + "/auth/logout",
 		}
+		if proxied != nil {
+			// Sessions are the provider's: refresh and log out there.
+			links["refresh_session"] = nullable(proxied.TokenEndpoint)
+			links["logout"] = nullable(proxied.EndSessionEndpoint)
+		}
+		auth["links"] = links
 	}
 	formats := s.deps.Formats
 	if formats == nil {
@@ -74,6 +102,14 @@ func (s *Server) about(c echo.Context) error {
 		"links":           map[string]string{"self": base, "documentation": base + "/docs"},
 		"meta":            map[string]any{"root_path": "/api"},
 	})
+}
+
+// nullable is s, or JSON null when it is empty (an endpoint not known).
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 var clientVersionRE = regexp.MustCompile(`python-tiled/(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?`)

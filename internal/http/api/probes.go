@@ -38,6 +38,12 @@ func (s *Server) readyz(c echo.Context) error {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		}
 	}
+	if s.deps.Degraded != nil {
+		if err := s.deps.Degraded(); err != nil {
+			s.deps.Logger.WarnContext(c.Request().Context(), "degraded", "error", err)
+			return c.JSON(http.StatusOK, map[string]string{"status": "degraded"})
+		}
+	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 

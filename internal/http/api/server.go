@@ -32,6 +32,19 @@ type Provider struct {
 	// (OIDC); false for username/password providers.
 	External            bool
 	ConfirmationMessage *string
+	// Proxied, for Tiled's ProxiedOIDCAuthenticator, returns the provider's
+	// endpoints (from discovery, so possibly empty while it is down): the
+	// Python client runs the device flow at the provider itself.
+	Proxied func() ProxiedInfo
+}
+
+// ProxiedInfo is what the about document says of a proxied provider.
+type ProxiedInfo struct {
+	DeviceAuthorizationEndpoint string
+	TokenEndpoint               string
+	EndSessionEndpoint          string
+	DeviceFlowClientID          string
+	ExtraScopes                 []string
 }
 
 // Deps are everything the HTTP surface needs, passed in explicitly.
@@ -61,6 +74,16 @@ type Deps struct {
 	// AllowOrigins lists the browser origins allowed to call the API with
 	// credentials (Tiled's allow_origins); none means same-origin only.
 	AllowOrigins []string
+	// Middleware runs after the caller is resolved, before every route
+	// (the resource server's read_scopes gate).
+	Middleware []echo.MiddlewareFunc
+	// Degraded reports a dependency that is down without making the
+	// replica unready (an identity provider whose keys have not loaded:
+	// API keys and anonymous reads still work). /readyz answers 200 with
+	// status "degraded" and logs the reason.
+	Degraded func() error
+	// Docs serves the OpenAPI document and Swagger UI; nil serves neither.
+	Docs Registrar
 }
 
 // Server is the HTTP surface of one replica.
@@ -107,6 +130,7 @@ func New(d Deps) *Server {
 		}))
 	}
 	e.Use(csrf, s.checkClientVersion, s.authenticate)
+	e.Use(d.Middleware...)
 	s.routes()
 	return s
 }
@@ -129,14 +153,21 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	e.GET("/version", s.version)
 	e.GET("/", s.landing)
-	e.GET("/docs", s.docs)
+	if s.deps.Docs != nil {
+		// The OpenAPI document and Swagger UI, at the root and under the API.
+		s.deps.Docs.Register(e.Group(""))
+	} else {
+		e.GET("/docs", s.docs)
+	}
 
 	api := e.Group(links.APIPrefix)
 	// Tiled answers /api/v1 with a redirect to /api/v1/; we answer both, so
 	// that visiting the start-up URL sets the cookie in one step.
 	e.GET(links.APIPrefix, s.about)
 	api.GET("/", s.about)
-	api.GET("/docs", s.docs)
+	if s.deps.Docs == nil {
+		api.GET("/docs", s.docs)
+	}
 	for _, r := range s.deps.Surfaces {
 		r.Register(api)
 	}

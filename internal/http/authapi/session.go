@@ -115,7 +115,7 @@ func (h *Handlers) whoami(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if caller.Kind != authn.Session && caller.Kind != authn.APIKey {
+	if !caller.IsPrincipal() {
 		return c.JSONBlob(http.StatusOK, []byte("null"))
 	}
 	out, err := h.renderPrincipal(c.Request().Context(), caller.PrincipalID)
@@ -135,7 +135,7 @@ func principalCaller(c echo.Context) (*authn.Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	if caller.Kind != authn.Session && caller.Kind != authn.APIKey {
+	if !caller.IsPrincipal() {
 		return nil, httperr.Unauthorized("Not authenticated")
 	}
 	return caller, nil
