@@ -70,6 +70,14 @@ k8s-validate: ## Check the Kubernetes manifests (structure, references, embedded
 	  kubectl apply --dry-run=server -f deploy/k8s/; \
 	else echo "kubectl dry-run skipped: no cluster answers (the manifest tests above ran)"; fi
 
+SWAGGER_UI_DIR := internal/http/docs/swaggerui
+.PHONY: swagger-ui
+swagger-ui: ## Refresh the embedded Swagger UI from npm (swagger-ui-dist@$$(cat internal/http/docs/swaggerui/VERSION))
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent swagger-ui-dist@$$(cat $(CURDIR)/$(SWAGGER_UI_DIR)/VERSION) >/dev/null && tar xzf swagger-ui-dist-*.tgz && \
+	  cd package && cp swagger-ui-bundle.js swagger-ui.css oauth2-redirect.html oauth2-redirect.js favicon-16x16.png favicon-32x32.png LICENSE NOTICE $(CURDIR)/$(SWAGGER_UI_DIR)/ && \
+	  cd $(CURDIR)/$(SWAGGER_UI_DIR) && sha256sum swagger-ui-bundle.js swagger-ui.css oauth2-redirect.html oauth2-redirect.js favicon-16x16.png favicon-32x32.png > SHA256SUMS && \
+	  rm -rf $$tmp && echo "swagger-ui-dist $$(cat VERSION) in $(SWAGGER_UI_DIR)"
+
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf bin
