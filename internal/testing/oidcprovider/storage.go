@@ -129,7 +129,9 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ 
 	if req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		return nil, oidc.ErrInvalidRequest().WithDescription("this provider requires PKCE with S256")
 	}
-	if req.Nonce == "" {
+	// A public client's PKCE is its protection; a confidential client (the
+	// server under test) must also send a nonce.
+	if c, ok := s.clients[req.ClientID]; req.Nonce == "" && !(ok && c.public) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("this provider requires a nonce")
 	}
 	a := &authRequest{AuthRequest: *req, id: uuid.NewString(), audience: []string{req.ClientID}}
