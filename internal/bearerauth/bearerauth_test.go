@@ -273,7 +273,10 @@ func TestCacheExpiryAndBound(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := &Cache{TTL: time.Minute, Max: 3, Now: func() time.Time { return now }}
 	loads := 0
-	load := func(context.Context) (identity.Principal, error) { loads++; return identity.Principal{ID: uuid.New()}, nil }
+	load := func(context.Context) (identity.Principal, error) {
+		loads++
+		return identity.Principal{ID: uuid.New()}, nil
+	}
 	ctx := context.Background()
 	a, _ := c.Get(ctx, "a", load)
 	now = now.Add(time.Minute - time.Second)
