@@ -373,3 +373,55 @@ authentication:
 		t.Fatalf("refresh_session %v", auth["links"])
 	}
 }
+
+// TestReloadSingleUser: without the auth block, the single-user key and
+// seed 001's legacy X-Admin-Token may reload; a directory rescan reports
+// what changed.
+func TestReloadSingleUser(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("x,y\n1,2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := fmt.Sprintf("trees: [{path: /, tree: directory, args: {directory: %q}}]\nauthentication: {single_user_api_key: secretkey1}\n", dir)
+	srv, err := serveConfig(t, yml, map[string]string{"TILED_ADMIN_TOKEN": testAdminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b.csv"), []byte("x\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "a.csv")); err != nil {
+		t.Fatal(err)
+	}
+	u := srv.URL + "/api/v1/reload"
+	if a := call(t, "POST", u, "", nil, nil); a.status != 401 {
+		t.Fatalf("anonymous reload: %d", a.status)
+	}
+	if a := call(t, "POST", u, "", map[string]string{"X-Admin-Token": "wrong-token-of-some-length"}, nil); a.status != 401 {
+		t.Fatalf("wrong admin token: %d", a.status)
+	}
+	a := call(t, "POST", u, "", map[string]string{"X-Admin-Token": testAdminToken}, nil)
+	if a.status != 200 || fmt.Sprint(a.body["added"]) != "[b]" || fmt.Sprint(a.body["removed"]) != "[a]" {
+		t.Fatalf("reload: %d %s", a.status, a.raw)
+	}
+	if m := call(t, "GET", srv.URL+"/api/v1/metadata/b", "", map[string]string{"Authorization": "Apikey secretkey1"}, nil); m.status != 200 {
+		t.Fatalf("new entry not served: %d", m.status)
+	}
+	a = call(t, "POST", u, "", map[string]string{"Authorization": "Apikey secretkey1", "Content-Type": "application/json"}, nil)
+	if a.status != 200 || fmt.Sprint(a.body["added"]) != "[]" {
+		t.Fatalf("reload with the single-user key: %d %s", a.status, a.raw)
+	}
+}
+
+// TestAdminTokenFallbackOff: with admin_token_fallback = false the header
+// no longer reloads, even with the right token.
+func TestAdminTokenFallbackOff(t *testing.T) {
+	idp := startResourceIdP(t)
+	srv, err := serveConfig(t, resourceConfig(idp, "  admin_token_fallback: false\n"), map[string]string{"TILED_ADMIN_TOKEN": testAdminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := call(t, "POST", srv.URL+"/api/v1/reload", "", map[string]string{"X-Admin-Token": testAdminToken}, nil); a.status != 401 {
+		t.Fatalf("admin token with the fallback off: %d", a.status)
+	}
+}
