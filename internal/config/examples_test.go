@@ -26,6 +26,7 @@ var exampleEnv = map[string]string{
 	"TILED_SECRET_KEY": "k0", "TILED_SECRET_KEY_NEW": "k1", "TILED_SECRET_KEY_OLD": "k2",
 	"PEER_TILED_SECRET_KEY": "peerkey", "POSTGRES_PASSWORD": "pg-shh",
 	"STATE_DIR": "/var/lib/tiled", "SINGLE_USER_API_KEY": "abc123",
+	"ENTRA_CLIENT_ID": "entra-client", "ENTRA_TENANT_ID": "tenant-1",
 }
 
 func asErrors(t *testing.T, err error) *Errors {
@@ -144,6 +145,20 @@ func TestExamples(t *testing.T) {
 				t.Errorf("uvicorn %+v", c.Uvicorn)
 			}
 		}},
+		{"datapress.toml", func(t *testing.T, c *Config) {
+			a := c.Auth
+			if !a.Enabled || a.Audience != "datapress-api" || a.UserIDClaim != "preferred_username" ||
+				c.Swagger.OAuth2 == nil || c.SingleUser() || len(c.Authentication.TiledAdmins) != 1 {
+				t.Errorf("datapress: %+v %+v", a, c.Swagger.OAuth2)
+			}
+		}},
+		{"entra.yml", func(t *testing.T, c *Config) {
+			p := c.Authentication.Providers[0]
+			if p.Kind != KindEntra || p.Proxied.ClientID != "entra-client" ||
+				p.Proxied.WellKnownURI != "https://login.microsoftonline.com/tenant-1/v2.0/.well-known/openid-configuration" {
+				t.Errorf("entra %+v", p.Proxied)
+			}
+		}},
 	}
 	covered := map[string]bool{"broken.yml": true}
 	for _, tt := range tests {
@@ -163,6 +178,8 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tomls, _ := filepath.Glob(filepath.Join(examplesDir, "*.toml"))
+	files = append(files, tomls...)
 	for _, f := range files {
 		if !covered[filepath.Base(f)] {
 			t.Errorf("example %s has no test case", f)
