@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
 )
 
 func TestExtract(t *testing.T) {
@@ -132,4 +134,33 @@ func FuzzExtract(f *testing.F) {
 			t.Fatalf("both an API key and a bearer token: %+v", c)
 		}
 	})
+}
+
+// named is a verifier that says who it is.
+type named string
+
+func (n named) VerifyAccessToken(context.Context, string) (*Caller, error) {
+	return &Caller{Kind: Session, Identities: []identity.Identity{{ID: string(n)}}}, nil
+}
+
+// TestBearerRouting: HS256 tokens are this server's own (Tiled tries its
+// keys first); any other token goes to the external verifier.
+func TestBearerRouting(t *testing.T) {
+	enc := func(h string) string { return base64.RawURLEncoding.EncodeToString([]byte(h)) + ".e30.sig" }
+	r := &Resolver{Tokens: named("own"), External: named("external")}
+	for tok, want := range map[string]string{
+		enc(`{"alg":"HS256","typ":"JWT"}`): "own",
+		enc(`{"alg":"RS256","kid":"k"}`):   "external",
+		enc(`{"alg":"none"}`):              "external",
+		enc(`{"alg":"HS512"}`):             "external",
+		"garbage":                          "external",
+	} {
+		c, err := r.Resolve(context.Background(), Credentials{Bearer: tok})
+		if err != nil || c.Name() != want {
+			t.Errorf("%s: %v %v, want %s", tok, c.Name(), err, want)
+		}
+	}
+	if c, _ := (&Resolver{External: named("external")}).Resolve(context.Background(), Credentials{Bearer: enc(`{"alg":"HS256"}`)}); c.Name() != "external" {
+		t.Errorf("without session tokens, HS256 goes to the external verifier (which refuses it): %v", c.Name())
+	}
 }
