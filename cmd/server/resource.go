@@ -15,6 +15,7 @@ import (
 	"github.com/tiledgo/server/internal/bearerjwt"
 	"github.com/tiledgo/server/internal/config"
 	"github.com/tiledgo/server/internal/http/api"
+	"github.com/tiledgo/server/internal/http/docs"
 	"github.com/tiledgo/server/internal/http/reload"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/tree"
@@ -101,7 +102,8 @@ func buildResourceServer(ctx context.Context, cfg *config.Config, ids identity.S
 	for _, ad := range cfg.Authentication.TiledAdmins {
 		rs.verifier.Admins = append(rs.verifier.Admins, bearerauth.Admin{Provider: ad.Provider, ID: ad.ID})
 	}
-	rs.gate = &bearerauth.Gate{Verifier: rs.verifier, ProxiedScopes: proxiedScopes}
+	// Which routes are reads comes from the one route table of the docs.
+	rs.gate = &bearerauth.Gate{Verifier: rs.verifier, ProxiedScopes: proxiedScopes, IsRead: docs.IsRead}
 	return rs, nil
 }
 

@@ -178,6 +178,15 @@ func TestResourceServer(t *testing.T) {
 		})
 	}
 
+	t.Run("a POST read needs the read scope too", func(t *testing.T) {
+		a := call(t, "POST", api+"/table/full/C", idp.Mint("RS256", with(read, "scope", "datasets:reload")), nil, url.Values{})
+		if a.status != 403 || !strings.Contains(a.header.Get("WWW-Authenticate"), "insufficient_scope") {
+			t.Fatalf("%d %v %s", a.status, a.header, a.raw)
+		}
+		if b := call(t, "POST", api+"/table/full/C", idp.Mint("RS256", read), nil, url.Values{}); b.status != 200 {
+			t.Fatalf("with the read scope: %d %s", b.status, b.raw)
+		}
+	})
 	t.Run("no token, anonymous_read off", func(t *testing.T) {
 		a := call(t, "GET", api+"/metadata/", "", nil, nil)
 		if a.status != 401 || !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {

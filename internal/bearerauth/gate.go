@@ -53,6 +53,9 @@ func IsScopedRoute(c echo.Context) bool {
 // authentication middleware has resolved the caller.
 type Gate struct {
 	Verifier *Verifier
+	// IsRead reports whether a route (method, Echo path template) reads
+	// the served data; IsReadRoute when nil.
+	IsRead func(method, path string) bool
 	// ProxiedScopes is Tiled's ProxiedOIDCAuthenticator.scopes: with one
 	// configured, every scoped request must hold them all (check_scopes).
 	ProxiedScopes []string
@@ -68,7 +71,7 @@ func (g *Gate) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			// The refusal is answered by the route if it needs a caller.
 			return next(c)
 		}
-		if caller.Kind == authn.Bearer && IsReadRoute(c) {
+		if caller.Kind == authn.Bearer && g.isRead(c) {
 			if iss := g.issuerOf(caller); iss != nil && iss.Mode == Resource && !bearerjwt.HasAll(caller.TokenScopes, iss.ReadScopes) {
 				return Challenge(http.StatusForbidden, bearerjwt.CodeInsufficientScope,
 					"The access token lacks the scopes this read needs.", iss.ReadScopes)
@@ -86,6 +89,13 @@ func (g *Gate) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+func (g *Gate) isRead(c echo.Context) bool {
+	if g.IsRead != nil {
+		return g.IsRead(c.Request().Method, c.Path())
+	}
+	return IsReadRoute(c)
 }
 
 func (g *Gate) issuerOf(c *authn.Caller) *Issuer {

@@ -27,6 +27,29 @@ var Operations = map[string]Operation{
 	"GET /api/v1/table/full/*":                         {Tag: tagData, Summary: "A whole table", Access: Read, Params: []Param{pathRest("path"), query("column"), query("format")}, Errors: []int{400, 401, 403, 404, 406}, Raw: true},
 	"GET /api/v1/table/partition/*":                    {Tag: tagData, Summary: "One partition of a table", Access: Read, Params: []Param{pathRest("path"), query("partition"), query("column"), query("format")}, Errors: []int{400, 401, 403, 404, 406}, Raw: true},
 	"GET /api/v1/container/full/*":                     {Tag: tagData, Summary: "A container's contents in one document", Access: Read, Params: []Param{pathRest("path"), query("format")}, Errors: []int{401, 403, 404, 406}, Raw: true},
+	"GET /api/v1/distinct/*":                           {Tag: tagData, Summary: "Distinct metadata values, specs and structure families under a container", Access: Read, Params: []Param{pathRest("path"), query("metadata"), query("structure_families"), query("specs"), query("counts")}, Errors: []int{401, 403, 404}},
+	"GET /api/v1/revisions/*":                          {Tag: tagData, Summary: "A node's metadata revisions (this server's trees have none: 405)", Access: Read, Params: []Param{pathRest("path")}, Errors: []int{401, 404, 405}},
+	"POST /api/v1/table/full/*":                        {Tag: tagData, Summary: "A whole table, with the query in a form body", Access: Read, Params: []Param{pathRest("path")}, Form: true, Errors: []int{400, 401, 403, 404, 406}, Raw: true},
+	"POST /api/v1/table/partition/*":                   {Tag: tagData, Summary: "One partition of a table, with the query in a form body", Access: Read, Params: []Param{pathRest("path")}, Form: true, Errors: []int{400, 401, 403, 404, 406}, Raw: true},
+	"POST /api/v1/container/full/*":                    {Tag: tagData, Summary: "A container's contents, with the query in a form body", Access: Read, Params: []Param{pathRest("path")}, Form: true, Errors: []int{401, 403, 404, 406}, Raw: true},
+	"POST /api/v1/metadata/*":                          writeOp("Create a node (write:metadata, create:node)"),
+	"POST /api/v1/register/*":                          writeOp("Register external data as a node (write:metadata, create:node, register)"),
+	"PUT /api/v1/data_source/*":                        writeOp("Replace a node's data source (write:metadata, register)"),
+	"PUT /api/v1/metadata/*":                           writeOp("Replace a node's metadata (write:metadata)"),
+	"PATCH /api/v1/metadata/*":                         writeOp("Patch a node's metadata (write:metadata)"),
+	"DELETE /api/v1/metadata/*":                        writeOp("Delete a node (delete:node)"),
+	"DELETE /api/v1/revisions/*":                       writeOp("Delete a metadata revision (delete:revision)"),
+	"PUT /api/v1/array/full/*":                         writeOp("Write a whole array (write:data)"),
+	"PUT /api/v1/array/block/*":                        writeOp("Write one block of an array (write:data)"),
+	"PATCH /api/v1/array/full/*":                       writeOp("Patch or extend an array (write:data)"),
+	"PUT /api/v1/table/full/*":                         writeOp("Write a whole table (write:data)"),
+	"PUT /api/v1/node/full/*":                          writeOp("Write a whole node (write:data)"),
+	"PUT /api/v1/table/partition/*":                    writeOp("Write one partition of a table (write:data)"),
+	"PATCH /api/v1/table/partition/*":                  writeOp("Append to a partition of a table (write:data)"),
+	"PUT /api/v1/awkward/full/*":                       writeOp("Write an awkward array (write:data)"),
+	"PUT /api/v1/ragged/full/*":                        writeOp("Write a ragged array (write:data)"),
+	"PUT /api/v1/ragged/block/*":                       writeOp("Write one block of a ragged array (write:data)"),
+	"PATCH /api/v1/ragged/full/*":                      writeOp("Patch a ragged array (write:data)"),
 	"POST /api/v1/auth/provider/:provider/token":       {Tag: tagAuth, Summary: "Password login (form: username, password), or the device-code poll of an external provider", Access: Open, Params: []Param{pathParam("provider")}, Form: true, Errors: []int{400, 401, 404, 429}},
 	"GET /api/v1/auth/provider/:provider/authorize":    {Tag: tagAuth, Summary: "Start a browser login at the OIDC provider (redirect)", Access: Open, Params: []Param{pathParam("provider"), query("state")}, Redirect: true},
 	"POST /api/v1/auth/provider/:provider/authorize":   {Tag: tagAuth, Summary: "Start a device-code login", Access: Open, Params: []Param{pathParam("provider")}},
@@ -94,6 +117,24 @@ type Param struct {
 	Rest bool
 }
 
+// writeOp describes one of Tiled's write routes; this server's trees are
+// read-only, so after the scope and path checks they answer 405.
+func writeOp(summary string) Operation {
+	return Operation{Tag: tagData, Summary: summary, Access: Authenticated, Params: []Param{pathRest("path")},
+		JSONBody: true, Errors: []int{401, 404, 405}}
+}
+
 func pathParam(name string) Param { return Param{Name: name, In: "path", Required: true} }
 func pathRest(name string) Param  { return Param{Name: name, In: "path", Required: true, Rest: true} }
 func query(name string) Param     { return Param{Name: name, In: "query"} }
+
+// IsRead reports whether the route (method and Echo path template) reads
+// the served data, by its entry in Operations: the routes where the
+// resource server's read_scopes apply. HEAD is its GET.
+func IsRead(method, path string) bool {
+	if method == "HEAD" {
+		method = "GET"
+	}
+	op, ok := Operations[method+" "+path]
+	return ok && op.Access == Read
+}
