@@ -156,7 +156,7 @@ func TestResourceServer(t *testing.T) {
 		{"wrong issuer", idp.Mint("RS256", with(read, "iss", "https://evil.example")), 401, "invalid_token"},
 		{"wrong tenant", idp.Mint("RS256", with(read, "tid", "t2")), 401, "invalid_token"},
 		{"alg none", oidcprovider.SignNone(read), 401, "invalid_token"},
-		{"HS256 signed with the public key", oidcprovider.SignHS256(read, idp.PublicKeyDER("RS256")), 401, ""},
+		{"HS256 signed with the public key", oidcprovider.SignHS256(read, idp.PublicKeyDER("RS256")), 401, "invalid_token"},
 		{"garbage", "not-a-token", 401, "invalid_token"},
 	}
 	for _, tt := range tests {

@@ -85,17 +85,25 @@ func (r *Resolver) Resolve(ctx context.Context, creds Credentials) (*Caller, err
 			return nil, httperr.Unauthorized(MsgBadCredentials)
 		}
 		c, err := r.Tokens.VerifyAccessToken(ctx, creds.Bearer)
+		var he *httperr.Error
 		switch {
 		case errors.Is(err, ErrExpiredToken):
-			return nil, httperr.Unauthorized(MsgExpiredAccess).Wrap(err)
+			he = httperr.Unauthorized(MsgExpiredAccess).Wrap(err)
 		case errors.Is(err, ErrInvalidToken):
-			return nil, httperr.Unauthorized(MsgBadCredentials).Wrap(err)
+			he = httperr.Unauthorized(MsgBadCredentials).Wrap(err)
 		case errors.Is(err, ErrSessionEnded):
-			return nil, httperr.Unauthorized(msgSessionEnded).Wrap(err)
+			he = httperr.Unauthorized(msgSessionEnded).Wrap(err)
 		case err != nil:
 			return nil, fmt.Errorf("verify access token: %w", err)
+		default:
+			return c, nil
 		}
-		return c, nil
+		if r.External != nil {
+			// A resource server names the error (RFC 6750 section 3.1) on
+			// every refusal, whichever verifier refused; Tiled's messages stay.
+			he.Header.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tiled", error="invalid_token", error_description="%s"`, he.Detail))
+		}
+		return nil, he
 	case r.AllowAnonymous:
 		return &Caller{Kind: Anonymous, Scopes: PublicScopes()}, nil
 	default:
