@@ -304,11 +304,23 @@ func hasRole(p identity.Principal, role string) bool {
 // names directly (write:data, create:apikeys...) are granted as named;
 // an admin principal (tiled_admins) adds the admin role's scopes.
 //
-// Proxied (Tiled's get_current_scopes and ProxiedOIDCAuthenticator):
-// the token's scopes, translated by scopes_map when there is one (with no
-// scp claim, every mapped scope), joined with the principal's role scopes.
+// Proxied (ProxiedOIDCAuthenticator): the token's scopes, translated by
+// scopes_map when there is one (with no scp claim, every mapped scope); an
+// admin principal adds the admin role's scopes. Tiled's get_current_scopes
+// means to join every role scope of the principal, which would give each
+// user the whole user role whatever its token says; a lookup of the
+// principal by the wrong id keeps that join from ever happening in Tiled
+// 0.2.16, so its users get the token's scopes, as they do here: the
+// identity provider's scopes bound what a token can do.
 func (v *Verifier) scopes(iss *Issuer, tok *bearerjwt.Token, p identity.Principal) identity.ScopeSet {
 	out := identity.NewScopeSet()
+	addAdmin := func() {
+		for _, r := range p.Roles {
+			if r.Name == identity.RoleAdmin {
+				add(out, r.Scopes...)
+			}
+		}
+	}
 	switch iss.Mode {
 	case Resource:
 		if bearerjwt.HasAll(tok.Scopes, iss.ReadScopes) {
@@ -320,16 +332,10 @@ func (v *Verifier) scopes(iss *Issuer, tok *bearerjwt.Token, p identity.Principa
 				add(out, s)
 			}
 		}
-		if hasRole(p, identity.RoleAdmin) {
-			for _, r := range p.Roles {
-				if r.Name == identity.RoleAdmin {
-					add(out, r.Scopes...)
-				}
-			}
-		}
+		addAdmin()
 	case Proxied:
 		add(out, mapScopes(iss.ScopesMap, tok, v.Logger)...)
-		add(out, identity.ScopesOfRoles(p.Roles).Sorted()...)
+		addAdmin()
 	}
 	return out
 }

@@ -107,8 +107,9 @@ func TestCachedVerifyNoDatabase(t *testing.T) {
 }
 
 // TestScopes: seed 001's mode grants read:* for read_scopes and Tiled
-// scopes named in the token; admins add the admin role; Proxied follows
-// Tiled (scopes_map, all mapped scopes without scp, role scopes joined).
+// scopes named in the token; admins add the admin role; Proxied maps the
+// token's scopes with scopes_map (all mapped scopes without scp), and only
+// admins add more.
 func TestScopes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, Resource, nil)
@@ -138,27 +139,28 @@ func TestScopes(t *testing.T) {
 	p := newFixture(t, Proxied, func(i *Issuer) {
 		i.Provider, i.ScopesMap = "proxied", map[string][]string{"access": {"read:metadata"}, "more": {"write:data"}}
 	})
-	userScopes := identity.ScopesOfRoles([]identity.Role{mustRole(identity.RoleUser)})
+	p.v.Admins = []Admin{{Provider: "proxied", ID: "root"}}
+	adminScopes := identity.ScopesOfRoles([]identity.Role{mustRole(identity.RoleAdmin)})
 	for _, tt := range []struct {
+		sub  string
 		scp  any
 		want []string
 	}{
-		{"access", []string{"read:metadata"}},
-		{[]any{"access", "unknown"}, []string{"read:metadata"}},
-		{nil, []string{"read:metadata", "write:data"}},
+		// A user holds what its token says, not the whole user role.
+		{"bob", "access", []string{"read:metadata"}},
+		{"bob", []any{"access", "unknown"}, []string{"read:metadata"}},
+		{"bob", nil, []string{"read:metadata", "write:data"}},
+		{"root", "access", append(adminScopes.Sorted(), "read:metadata")},
 	} {
 		extra := map[string]any{}
 		if tt.scp != nil {
 			extra["scp"] = tt.scp
 		}
-		c, err := p.v.VerifyAccessToken(ctx, p.token("bob", extra))
+		c, err := p.v.VerifyAccessToken(ctx, p.token(tt.sub, extra))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := identity.NewScopeSet(tt.want...)
-		for s := range userScopes {
-			want[s] = struct{}{}
-		}
 		if !reflect.DeepEqual(c.Scopes.Sorted(), want.Sorted()) {
 			t.Errorf("scp %v: %v, want %v", tt.scp, c.Scopes.Sorted(), want.Sorted())
 		}
