@@ -23,6 +23,7 @@ import (
 	"github.com/tiledgo/server/internal/http/authapi"
 	"github.com/tiledgo/server/internal/http/data"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/metrics"
 	"github.com/tiledgo/server/internal/serialize"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store"
@@ -46,6 +47,7 @@ const (
 // app is one assembled replica.
 type app struct {
 	server        *api.Server
+	metrics       *metrics.Metrics
 	singleUserKey string
 	generatedKey  bool
 	closers       []func()
@@ -69,13 +71,17 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	}
 	// Swappable, so POST /api/v1/reload can rescan while serving.
 	root := tree.NewSwappable(rootC)
-	a := &app{}
+	a := &app{metrics: metrics.New(metrics.Build{Version: build.Version, Commit: build.Commit, TiledAPI: version.TiledAPIVersion})}
 	deps := api.Deps{
 		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(), Queries: data.Queries(),
 		Tracing: telemetry.Enabled(getenvOS), ReadinessTimeout: cfg.Server.ReadinessTimeout,
 		AllowOrigins: cfg.AllowOrigins, RootPath: cfg.Uvicorn.RootPath,
 	}
 	deps.Docs = docsSurface(cfg)
+	deps.Metrics = a.metrics
+	if cfg.Metrics.Prometheus {
+		deps.MetricsHandler = a.metrics.Handler()
+	}
 	policy := access.Policy(access.AllowAll{})
 	auth := &cfg.Authentication
 
@@ -91,6 +97,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		deps.Surfaces = []api.Registrar{&data.Handlers{Root: root, Policy: policy, Logger: logger},
 			reloadSurface(cfg, root, nil, logger)}
 		a.server = api.New(deps)
+		a.metrics.ObserveReady(func() bool { return !a.server.Draining() })
 		return a, nil
 	}
 
@@ -139,6 +146,9 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		}
 		err := st.Migrator().Check(ctx)
 		schemaOK.Store(err == nil)
+		if v, verr := st.Migrator().Version(ctx); verr == nil {
+			a.metrics.SetSchemaVersion(v)
+		}
 		return err
 	}
 	if err := checkSchema(ctx); err != nil {
@@ -220,10 +230,12 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		return checkSchema(ctx)
 	}
 	a.server = api.New(deps)
+	a.metrics.ObservePool(st.PoolStats)
+	a.metrics.ObserveReady(func() bool { return schemaOK.Load() && !a.server.Draining() })
 
 	gcCtx, stopGC := context.WithCancel(context.WithoutCancel(ctx))
 	a.closers = append(a.closers, stopGC)
-	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, logger) })
+	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, a.metrics, logger) })
 	return a, nil
 }
 
@@ -422,11 +434,17 @@ func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin,
 
 // collectGarbage deletes one batch of expired rows. With PostgreSQL only one
 // replica collects at a time (the store takes an advisory lock).
-func collectGarbage(ctx context.Context, st store.Store, logger *slog.Logger) {
+func collectGarbage(ctx context.Context, st store.Store, m *metrics.Metrics, logger *slog.Logger) {
 	res, err := st.GC(ctx, time.Now().UTC(), gcRetain, gcBatch)
 	if err != nil {
 		logger.Warn("garbage collection", "error", err)
 		return
+	}
+	for kind, n := range map[string]int64{
+		"sessions": res.Sessions, "pending_devices": res.PendingDevices, "auth_states": res.AuthStates,
+		"login_attempts": res.LoginAttempts, "api_keys": res.APIKeys, "revocations": res.Revocations,
+	} {
+		m.GCDeleted(kind, n)
 	}
 	logger.Debug("garbage collection", "result", res)
 }

@@ -61,6 +61,7 @@ func newServeFlags(out io.Writer) *serveFlags {
 		s.DrainDelay = &d
 		return err
 	})
+	fs.Func("metrics-addr", "serve Prometheus metrics at /metrics on this host:port, unauthenticated (keep it off the public network)", func(v string) error { s.MetricsAddr = &v; return nil })
 	fs.Func("shutdown-timeout", "bound on finishing in-flight requests at shutdown (e.g. 20s)", func(v string) error {
 		d, err := time.ParseDuration(v)
 		s.ShutdownTimeout = &d
@@ -158,6 +159,11 @@ func runServer(ctx context.Context, cfg *config.Config, stderr io.Writer) error 
 		return err
 	}
 	defer app.close()
+	if cfg.Server.MetricsAddr != "" {
+		if err := serveMetrics(ctx, logger, cfg.Server.MetricsAddr, app.metrics.Handler()); err != nil {
+			return err
+		}
+	}
 
 	addr := net.JoinHostPort(cfg.Uvicorn.Host, strconv.Itoa(cfg.Uvicorn.Port))
 	lc := lifecycle{drainDelay: cfg.Server.ShutdownDrainDelay, shutdownTimeout: cfg.Server.ShutdownTimeout}

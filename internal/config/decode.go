@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"sort"
 	"strings"
 
@@ -371,7 +372,7 @@ var (
 func (d *decoder) server(c *Config, n *yaml.Node, path string) {
 	f, ok := d.object(n, path, []string{
 		"refresh_grace_period", "log_format", "log_level", "scalable",
-		"shutdown_drain_delay", "shutdown_timeout", "readiness_timeout", "database_timeout",
+		"shutdown_drain_delay", "shutdown_timeout", "readiness_timeout", "database_timeout", "metrics_addr",
 	})
 	if !ok {
 		return
@@ -385,6 +386,15 @@ func (d *decoder) server(c *Config, n *yaml.Node, path string) {
 	d.setDuration(f, "shutdown_timeout", false, &s.ShutdownTimeout)
 	d.setDuration(f, "readiness_timeout", false, &s.ReadinessTimeout)
 	d.setDuration(f, "database_timeout", false, &s.DatabaseTimeout)
+	if v, p := f.get("metrics_addr"); v != nil {
+		if a, ok := d.str(v, p); ok {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				d.add(v, p, "must be host:port (for example 0.0.0.0:9090)")
+			} else {
+				s.MetricsAddr = a
+			}
+		}
+	}
 }
 
 func (d *decoder) setEnum(f fields, key string, allowed []string, dst *string) {

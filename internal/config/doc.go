@@ -82,4 +82,5 @@
 //	  shutdown_timeout: 20s       # graceful shutdown deadline
 //	  readiness_timeout: 2s       # per dependency check behind /readyz
 //	  database_timeout: 5s        # bound on each session-database call (then 503)
+//	  metrics_addr: ""            # host:port of an unauthenticated /metrics listener (--metrics-addr)
 package config

@@ -19,6 +19,8 @@ type Flags struct {
 	// DrainDelay and ShutdownTimeout override the server block.
 	DrainDelay      *time.Duration
 	ShutdownTimeout *time.Duration
+	// MetricsAddr overrides server.metrics_addr.
+	MetricsAddr *string
 }
 
 // ApplyFlags overrides the configuration with the flags given; Finalize
@@ -33,6 +35,7 @@ func (c *Config) ApplyFlags(f Flags) {
 	applyFlag(c, f.InitIfNotExists, &c.Database.InitIfNotExists, "database.init_if_not_exists", "--init-if-not-exists")
 	applyFlag(c, f.DrainDelay, &c.Server.ShutdownDrainDelay, "server.shutdown_drain_delay", "--drain-delay")
 	applyFlag(c, f.ShutdownTimeout, &c.Server.ShutdownTimeout, "server.shutdown_timeout", "--shutdown-timeout")
+	applyFlag(c, f.MetricsAddr, &c.Server.MetricsAddr, "server.metrics_addr", "--metrics-addr")
 	if f.Database != nil {
 		if err := c.Database.setURI(*f.Database); err != nil {
 			c.flagErrs = append(c.flagErrs, Problem{File: "flags", Path: "--database", Msg: err.Error()})

@@ -207,6 +207,9 @@ type Server struct {
 	// DatabaseTimeout bounds each session-database call; past it the
 	// request answers 503 with Retry-After instead of waiting.
 	DatabaseTimeout time.Duration `yaml:"database_timeout"`
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics on a
+	// listener of its own, without authentication ("" serves none).
+	MetricsAddr string `yaml:"metrics_addr,omitempty"`
 }
 
 // Default values. Token lifetimes are Tiled's (tiled/server/settings.py);

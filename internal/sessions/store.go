@@ -116,6 +116,16 @@ type LoginAttempt struct {
 	WindowEnd time.Time
 }
 
+// PoolStats is a snapshot of a store's connection pool (pgxpool's Stat).
+type PoolStats struct {
+	Acquired, Idle, Total, Max, Constructing int32
+	// Acquires counts every acquire; EmptyAcquires those that had to wait
+	// for a connection; CanceledAcquires those abandoned while waiting.
+	Acquires, EmptyAcquires, CanceledAcquires int64
+	// AcquireDuration is the total time spent acquiring.
+	AcquireDuration time.Duration
+}
+
 // GCResult counts what one garbage-collection pass deleted.
 type GCResult struct {
 	Sessions, PendingDevices, AuthStates, LoginAttempts, APIKeys, Revocations int64

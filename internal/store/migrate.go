@@ -201,3 +201,12 @@ func (m *Migrator) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Version is the highest schema version applied (0 on an empty database).
+func (m *Migrator) Version(ctx context.Context) (int64, error) {
+	v, err := m.provider.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}

@@ -37,6 +37,9 @@ type Store interface {
 	sessions.Store
 	// Ping checks that the database answers (storeerr.ErrUnavailable if not).
 	Ping(ctx context.Context) error
+	// PoolStats reports the connection pool, for metrics; false when the
+	// backend has none (SQLite).
+	PoolStats() (sessions.PoolStats, bool)
 	// Close releases the pool (and, for SQLite, the file lock).
 	Close() error
 	// Backend is BackendPostgres, BackendSQLite or BackendMemory.
@@ -129,6 +132,7 @@ type backend interface {
 	identity.Store
 	sessions.Store
 	Ping(ctx context.Context) error
+	PoolStats() (sessions.PoolStats, bool)
 	Close() error
 }
 

@@ -26,6 +26,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if errors.Is(err, echo.ErrNotFound) || errors.Is(err, echo.ErrMethodNotAllowed) {
 		// The router found no route (or only catch-alls that groups with
 		// middleware add): answer as Starlette's router would.
+		c.Set(unmatchedKey, true)
 		if err = s.routeNotFound(c); err == nil {
 			return
 		}

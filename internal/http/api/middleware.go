@@ -59,6 +59,30 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// observe records each request in the metrics, once it has been answered
+// (after compression and the error handler), by route template. Requests no
+// route took are recorded as unmatched, so that probing random paths
+// cannot grow the series.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		done := s.deps.Metrics.BeginRequest()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if unmatched, _ := c.Get(unmatchedKey).(bool); unmatched {
+			route = ""
+		}
+		res := c.Response()
+		done(route, c.Request().Method, res.Status, res.Size)
+		return nil
+	}
+}
+
+// unmatchedKey marks, in the echo.Context, a request that no route took.
+const unmatchedKey = "tiled.unmatched"
+
 // accessLog writes one line per request. It logs the path, never the query
 // string: the query may carry an API key.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/identity"
 )
 
 // defaultReadinessTimeout bounds a readiness check, so a hung database
@@ -49,4 +52,16 @@ func (s *Server) readyz(c echo.Context) error {
 
 func (s *Server) version(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.deps.Build)
+}
+
+// metrics is GET /api/v1/metrics: Prometheus metrics for callers holding
+// the metrics scope (Tiled's route and scope). A scraper uses an API key of
+// a service principal with that scope, or the separate unauthenticated
+// listener (--metrics-addr) that keeps metrics off the public port.
+func (s *Server) metrics(c echo.Context) error {
+	if err := authn.RequireScopes(c.Request(), identity.ScopeMetrics); err != nil {
+		return err
+	}
+	s.deps.MetricsHandler.ServeHTTP(c.Response(), c.Request())
+	return nil
 }

@@ -84,6 +84,19 @@ type Deps struct {
 	Degraded func() error
 	// Docs serves the OpenAPI document and Swagger UI; nil serves neither.
 	Docs Registrar
+	// Metrics records every request by route template; nil records nothing.
+	Metrics RequestMetrics
+	// MetricsHandler serves Prometheus metrics at /api/v1/metrics to
+	// callers holding the metrics scope, as Tiled does; nil serves nothing
+	// there (metrics.prometheus: false).
+	MetricsHandler http.Handler
+}
+
+// RequestMetrics records requests. BeginRequest is called when a request
+// arrives; the func it returns when it has been answered, with the route
+// template ("" when no route matched), never the raw path.
+type RequestMetrics interface {
+	BeginRequest() func(route, method string, status int, size int64)
 }
 
 // Server is the HTTP surface of one replica.
@@ -116,6 +129,9 @@ func New(d Deps) *Server {
 	if d.Tracing {
 		e.Use(otelecho.Middleware("tiled-server", otelecho.WithSkipper(isProbe)))
 	}
+	if d.Metrics != nil {
+		e.Use(s.observe)
+	}
 	// Compression wraps everything, so that it sees error bodies too.
 	e.Use(compress)
 	e.Use(s.accessLog)
@@ -140,6 +156,9 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Echo exposes the router, for tests that add routes.
 func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Drain marks the replica as going away: /readyz answers 503 so the load
 // balancer stops sending new requests before the listener closes.
@@ -167,6 +186,9 @@ func (s *Server) routes() {
 	api.GET("/", s.about)
 	if s.deps.Docs == nil {
 		api.GET("/docs", s.docs)
+	}
+	if s.deps.MetricsHandler != nil {
+		api.GET("/metrics", s.metrics)
 	}
 	for _, r := range s.deps.Surfaces {
 		r.Register(api)

@@ -18,6 +18,7 @@ var Operations = map[string]Operation{
 	"GET /api/v1/openapi.json":                         {Tag: tagPages, Summary: "This OpenAPI document", Access: Open},
 	"GET /api/v1/docs":                                 {Tag: tagPages, Summary: "Swagger UI", Access: Open, HTML: true},
 	"GET /api/v1":                                      {Tag: tagAbout, Summary: "About: API version, formats, authentication providers (also at /api/v1/)", Access: Open},
+	"GET /api/v1/metrics":                              {Tag: tagProbes, Summary: "Prometheus metrics (scope metrics, as Tiled; or unauthenticated on --metrics-addr)", Access: Authenticated, Raw: true, Errors: []int{401}},
 	"GET /api/v1/":                                     {Tag: tagAbout, Summary: "About: API version, formats, authentication providers", Access: Open},
 	"POST /api/v1/reload":                              {Tag: tagAdmin, Summary: "Re-read the served trees and list what changed (reload_scopes, an admin, or X-Admin-Token)", Access: Reload, Errors: []int{401, 403}},
 	"GET /api/v1/metadata/*":                           {Tag: tagData, Summary: "A node's metadata and structure", Access: Read, Params: []Param{pathRest("path")}, Errors: []int{401, 403, 404}},

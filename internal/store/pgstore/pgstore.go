@@ -105,6 +105,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // Target names the server and database, without the password, for logs.
 func (s *Store) Target() string { return s.target }
 
+// PoolStats reports the connection pool's state, for metrics.
+func (s *Store) PoolStats() (sessions.PoolStats, bool) {
+	st := s.pool.Stat()
+	return sessions.PoolStats{
+		Acquired: st.AcquiredConns(), Idle: st.IdleConns(), Total: st.TotalConns(), Max: st.MaxConns(),
+		Constructing: st.ConstructingConns(), Acquires: st.AcquireCount(), EmptyAcquires: st.EmptyAcquireCount(),
+		CanceledAcquires: st.CanceledAcquireCount(), AcquireDuration: st.AcquireDuration(),
+	}, true
+}
+
 // SQLDB is a database/sql view of the pool, for the migrator.
 func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
 

@@ -142,6 +142,10 @@ func (s *Store) InMemory() bool { return s.path == "" }
 // shared with the store.
 func (s *Store) SQLDB() *sql.DB { return s.db }
 
+// PoolStats implements the store's pool report: SQLite has no pool worth
+// reporting (one connection, one process).
+func (s *Store) PoolStats() (sessions.PoolStats, bool) { return sessions.PoolStats{}, false }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
