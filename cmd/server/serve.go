@@ -142,7 +142,7 @@ func runServer(ctx context.Context, cfg *config.Config, stderr io.Writer) error 
 	for _, k := range cfg.Ignored {
 		logger.Warn("configuration key accepted but not used by this server", "key", k)
 	}
-	shutdownTelemetry, err := telemetry.Setup(ctx, "tiled-server", build.Version)
+	shutdownTelemetry, err := telemetry.Setup(ctx, "tiled-server", build.Version, logger)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -15,7 +16,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 )
 
 // Enabled reports whether the environment asks for traces: an OTLP endpoint
@@ -34,10 +35,17 @@ func Enabled(getenv func(string) string) bool {
 }
 
 // Setup installs a tracer provider exporting over OTLP/HTTP (configured by
-// the OTEL_EXPORTER_OTLP_* variables) and the W3C propagators. It returns a
-// shutdown function that flushes pending spans; call it on exit.
-func Setup(ctx context.Context, serviceName, serviceVersion string) (func(context.Context) error, error) {
+// the OTEL_EXPORTER_OTLP_* variables) and the W3C propagators, and sends
+// the SDK's own errors (an exporter that cannot reach its collector) to
+// logger, so they stay in the structured log stream instead of a bare
+// stderr line. It logs where traces go, and returns a shutdown function
+// that flushes pending spans; call it on exit.
+func Setup(ctx context.Context, serviceName, serviceVersion string, logger *slog.Logger) (func(context.Context) error, error) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("telemetry", "error", err)
+	}))
 	if !Enabled(os.Getenv) {
+		logger.Info("traces off: set OTEL_EXPORTER_OTLP_ENDPOINT to export them")
 		return func(context.Context) error { return nil }, nil
 	}
 	exp, err := otlptracehttp.New(ctx)
@@ -54,7 +62,20 @@ func Setup(ctx context.Context, serviceName, serviceVersion string) (func(contex
 		return nil, fmt.Errorf("otel resource: %w", err)
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	logger.Info("exporting traces over OTLP/HTTP", "endpoint", endpoint(os.Getenv))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return tp.Shutdown, nil
+}
+
+// endpoint is where the OTLP exporter sends traces, as the OTEL_* variables
+// say (the SDK's default when they name none).
+func endpoint(getenv func(string) string) string {
+	if e := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); e != "" {
+		return e
+	}
+	if e := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); e != "" {
+		return strings.TrimSuffix(e, "/") + "/v1/traces"
+	}
+	return "https://localhost:4318/v1/traces"
 }

@@ -151,7 +151,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		creds, err := authn.Extract(r)
 		if err == nil {
 			var caller *authn.Caller
-			caller, err = s.deps.Resolver.Resolve(ctx, creds)
+			caller, err = s.resolve(ctx, creds)
 			if err == nil {
 				ctx = authn.WithCaller(ctx, caller)
 				if creds.APIKeySource == authn.FromQuery {

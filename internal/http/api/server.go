@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"go.opentelemetry.io/contrib/instrumentation/github.com/labstack/echo/otelecho"
 
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/links"
@@ -127,7 +126,7 @@ func New(d Deps) *Server {
 		})
 	}
 	if d.Tracing {
-		e.Use(otelecho.Middleware("tiled-server", otelecho.WithSkipper(isProbe)))
+		e.Use(s.trace)
 	}
 	if d.Metrics != nil {
 		e.Use(s.observe)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -71,6 +72,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	pcfg.MaxConns = cfg.MaxConns
 	pcfg.MinConns = 0
 	pcfg.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	// A span per statement and per pool acquire, under the store method's
+	// span, with db.namespace, server.address and server.port. The SQL text
+	// is recorded (it holds placeholders, never values); parameters are not.
+	pcfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName())
 	if _, ok := pcfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pcfg.ConnConfig.RuntimeParams["application_name"] = "tiledgo-server"
 	}
