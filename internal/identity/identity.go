@@ -129,4 +129,12 @@ type Store interface {
 	// TouchAPIKey records use at most once per minInterval (conditional
 	// update). A missing key is not an error.
 	TouchAPIKey(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) error
+	// TouchAPIKeys is TouchAPIKey for many keys in one statement, for
+	// activity batched off the request path.
+	TouchAPIKeys(ctx context.Context, ids []uuid.UUID, now time.Time, minInterval time.Duration) error
 }
+
+// Changes that a replica may have cached (DeletePrincipal, GrantRole when it
+// grants, RevokeRole, AddIdentity, DeleteAPIKey) are appended to the
+// revocation log in the same transaction (see sessions.Revocation), so that
+// every replica's cache of keys and revocations follows them.

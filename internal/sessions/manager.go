@@ -142,13 +142,14 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 	}
 	now := m.now()
 	next := m.Keys.Refresh(rt.SessionID, rt.Generation+1)
-	s, err := m.Sessions.RotateRefresh(ctx, Rotation{
+	// One round trip: the rotation returns the principal the tokens need.
+	s, p, err := m.Sessions.RotateRefresh(ctx, Rotation{
 		SessionID: rt.SessionID, PresentedHash: rt.Hash(), NewHash: next.Hash(),
 		Now: now, NewRefreshExpiresAt: now.Add(m.Config.RefreshMaxAge),
 	})
 	switch {
 	case err == nil:
-		t, err := m.issueFor(ctx, s, next, now)
+		t, err := m.issue(s, p, next, now)
 		if err == nil {
 			m.confirm(ctx, s)
 		}
@@ -159,13 +160,7 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 		return Tokens{}, fmt.Errorf("rotate refresh token: %w", err)
 	}
 
-	// Someone rotated this token first.
-	s, err = m.Sessions.GetSession(ctx, rt.SessionID)
-	if errors.Is(err, storeerr.ErrNotFound) {
-		return Tokens{}, ErrEnded
-	} else if err != nil {
-		return Tokens{}, fmt.Errorf("read session: %w", err)
-	}
+	// Someone rotated this token first; s is the session as they left it.
 	if !s.Active(now) || !m.Keys.IssuedRefresh(rt) {
 		// A guess at a known session id proves nothing: do not revoke on it.
 		return Tokens{}, ErrEnded

@@ -359,12 +359,12 @@ type answerLost struct {
 	lose atomic.Bool
 }
 
-func (a *answerLost) RotateRefresh(ctx context.Context, r sessions.Rotation) (sessions.Session, error) {
-	s, err := a.Store.RotateRefresh(ctx, r)
+func (a *answerLost) RotateRefresh(ctx context.Context, r sessions.Rotation) (sessions.Session, identity.Principal, error) {
+	s, p, err := a.Store.RotateRefresh(ctx, r)
 	if err == nil && a.lose.Load() {
-		return sessions.Session{}, errors.New("statement timed out (the commit happened anyway)")
+		return sessions.Session{}, identity.Principal{}, errors.New("statement timed out (the commit happened anyway)")
 	}
-	return s, err
+	return s, p, err
 }
 
 // TestRefreshAfterLostAnswer: a refresh that answered an error never leaves

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/identity"
 )
 
 // ErrStaleRefresh: the presented refresh hash is no longer the session's
@@ -70,11 +72,36 @@ type RotationRef struct {
 	Generation int64
 }
 
-// Revocation is one entry of the revocation log that replicas follow to drop
-// a revoked session's access tokens at once.
+// RevocationKind says what a log entry records.
+type RevocationKind string
+
+// The kinds of the revocation log. Only session revocations and principal
+// deletions deny access tokens; every kind invalidates cached API keys of
+// the principal or key it names.
+const (
+	// RevokedSession: the session's access tokens are refused from now on.
+	RevokedSession RevocationKind = "session"
+	// ChangedPrincipal: the principal's roles or identities changed.
+	ChangedPrincipal RevocationKind = "principal"
+	// DeletedPrincipal: the principal, its sessions and its keys are gone.
+	DeletedPrincipal RevocationKind = "principal_deleted"
+	// DeletedAPIKey: the key is gone.
+	DeletedAPIKey RevocationKind = "api_key"
+)
+
+// Revocation is one entry of the revocation log, which every change that a
+// replica's cache of the authentication state depends on is appended to,
+// in the transaction that makes the change. Replicas follow it (notified
+// after each commit) and catch up from it after any gap.
 type Revocation struct {
-	Seq       int64
-	SessionID uuid.UUID
+	Seq  int64
+	Kind RevocationKind
+	// SessionID is set for RevokedSession; PrincipalID for the principal
+	// kinds and DeletedAPIKey; APIKeyID for DeletedAPIKey.
+	SessionID   uuid.UUID
+	PrincipalID uuid.UUID
+	APIKeyID    uuid.UUID
+	// RevokedAt is when the change happened.
 	RevokedAt time.Time
 }
 
@@ -154,7 +181,10 @@ type Store interface {
 	// caller can compare PrevRefreshHash and RotatedAt (grace window or
 	// replay) without another read.
 	// The rotated session is RotationPending until ConfirmRotations.
-	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
+	// On success it also returns, read in the same statement, what new
+	// tokens need of the session's principal: its ID, Type, Roles and
+	// Identities (Provider and ID only), so a refresh is one round trip.
+	RotateRefresh(ctx context.Context, r Rotation) (Session, identity.Principal, error)
 	// ConfirmRotations clears RotationPending of each session whose
 	// generation is still the one named; others are left alone.
 	ConfirmRotations(ctx context.Context, refs []RotationRef) error
@@ -164,6 +194,11 @@ type Store interface {
 	RevokeSession(ctx context.Context, id uuid.UUID, reason string, now time.Time) error
 	// RevocationsSince returns log entries with Seq > after, oldest first.
 	RevocationsSince(ctx context.Context, after int64, limit int) ([]Revocation, error)
+	// RevocationLogStart returns a cursor for RevocationsSince from which
+	// every entry that happened at or after since is read: one below the
+	// oldest such entry, or the newest Seq if there is none (0 for an
+	// empty log). A replica rebuilding its cache reads from there.
+	RevocationLogStart(ctx context.Context, since time.Time) (int64, error)
 
 	// CreatePendingDevice stores p. ErrConflict if its user code is in use by
 	// a pending login of the same provider unexpired at p.CreatedAt (the

@@ -35,6 +35,9 @@ import (
 type Store interface {
 	identity.Store
 	sessions.Store
+	// LogFeed wakes a replica's caches after every change to the
+	// revocation log (PostgreSQL: LISTEN/NOTIFY; SQLite: in process).
+	sessions.LogFeed
 	// Ping checks that the database answers (storeerr.ErrUnavailable if not).
 	Ping(ctx context.Context) error
 	// PoolStats reports the connection pool, for metrics; false when the
@@ -131,6 +134,7 @@ func (o Options) withDefaults() (Options, error) {
 type backend interface {
 	identity.Store
 	sessions.Store
+	sessions.LogFeed
 	Ping(ctx context.Context) error
 	PoolStats() (sessions.PoolStats, bool)
 	Close() error

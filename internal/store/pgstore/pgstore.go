@@ -47,14 +47,37 @@ type Config struct {
 	// started while the database is down serves probes (not ready) and
 	// answers 503 instead of crash-looping.
 	Lazy bool
+	// Feed tunes Follow; zero fields take the defaults.
+	Feed FeedConfig
+}
+
+// FeedConfig tunes the revocation-log feed (Follow).
+type FeedConfig struct {
+	// Heartbeat is how often the feed pings itself through the database;
+	// StaleAfter how long a feed whose pings do not come back is still
+	// trusted (the longest a silent connection can hide a revocation).
+	Heartbeat, StaleAfter time.Duration
+	// ReconnectDelay is the pause before the listener reconnects.
+	ReconnectDelay time.Duration
+}
+
+// dialect is PostgreSQL's SQL for sqlstore.
+var dialect = sqlstore.Dialect{
+	System:     "postgresql",
+	ForUpdate:  " FOR UPDATE",
+	SkipLocked: " FOR UPDATE SKIP LOCKED",
+	JSONAgg:    "json_agg",
+	JSONArray:  "json_build_array",
 }
 
 // Store is the PostgreSQL session database.
 type Store struct {
 	*sqlstore.Store
-	pool   *pgxpool.Pool
-	sqlDB  *sql.DB
-	target string
+	pool    *pgxpool.Pool
+	sqlDB   *sql.DB
+	target  string
+	timeout time.Duration
+	feedCfg FeedConfig
 }
 
 // Open connects a pool and checks that the server answers within the
@@ -91,12 +114,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("connect to postgresql %s: %w", target, mapErr(err))
 	}
 	engine, err := sqlstore.New(sqlstore.Config{
-		DB: &db{querier: querier{pool}, pool: pool},
-		Dialect: sqlstore.Dialect{
-			System:     "postgresql",
-			ForUpdate:  " FOR UPDATE",
-			SkipLocked: " FOR UPDATE SKIP LOCKED",
-		},
+		DB:               &db{querier: querier{pool}, pool: pool},
+		Dialect:          dialect,
 		Tracer:           otel.Tracer(TracerName),
 		StatementTimeout: cfg.StatementTimeout,
 	})
@@ -104,7 +123,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{Store: engine, pool: pool, sqlDB: stdlib.OpenDBFromPool(pool), target: target}, nil
+	fc := cfg.Feed
+	if fc.Heartbeat <= 0 {
+		fc.Heartbeat = DefaultHeartbeat
+	}
+	if fc.StaleAfter <= 0 {
+		fc.StaleAfter = DefaultStaleAfter
+	}
+	if fc.ReconnectDelay <= 0 {
+		fc.ReconnectDelay = DefaultReconnectDelay
+	}
+	return &Store{Store: engine, pool: pool, sqlDB: stdlib.OpenDBFromPool(pool), target: target,
+		timeout: cfg.StatementTimeout, feedCfg: fc}, nil
 }
 
 // Target names the server and database, without the password, for logs.
@@ -250,6 +280,13 @@ func sessionUnlock(ctx context.Context, conn *pgxpool.Conn, key int64) {
 // Revocations are rare, so serializing them costs nothing noticeable.
 func (d *db) OrderRevocations(ctx context.Context, q sqlstore.Querier) error {
 	_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, revocationLockKey)
+	return err
+}
+
+// Notify sends a notification on NotifyChannel in the transaction, which
+// PostgreSQL delivers to listeners only once it commits.
+func (d *db) Notify(ctx context.Context, q sqlstore.Querier) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payloadLog)
 	return err
 }
 

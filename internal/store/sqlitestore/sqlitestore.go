@@ -55,6 +55,7 @@ type Store struct {
 	// database when its last connection closes.
 	keeper *sql.DB
 	lock   *os.File
+	hub    *hub
 }
 
 // Open opens (creating if needed) the database at cfg.Path, or a fresh
@@ -115,9 +116,10 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 			return nil, fmt.Errorf("open in-memory sqlite database: %w", err)
 		}
 	}
+	s.hub = &hub{subs: map[*sub]struct{}{}}
 	s.Store, err = sqlstore.New(sqlstore.Config{
-		DB:               &db{querier: querier{s.db}, db: s.db},
-		Dialect:          sqlstore.Dialect{System: "sqlite"},
+		DB:               &db{querier: querier{s.db}, db: s.db, hub: s.hub},
+		Dialect:          sqlstore.Dialect{System: "sqlite", JSONAgg: "json_group_array", JSONArray: "json_array"},
 		Tracer:           otel.Tracer(TracerName),
 		StatementTimeout: cfg.StatementTimeout,
 	})
@@ -215,7 +217,15 @@ func (r rows) Close()                 { _ = r.r.Close() }
 // there is no other replica to exclude and no commit order to enforce.
 type db struct {
 	querier
-	db *sql.DB
+	db  *sql.DB
+	hub *hub
+}
+
+// txQuerier is the querier of a transaction, which remembers whether the
+// revocation log's followers are to be woken once it commits.
+type txQuerier struct {
+	querier
+	notify *bool
 }
 
 func (d *db) InTx(ctx context.Context, fn func(sqlstore.Querier) error) error {
@@ -223,11 +233,20 @@ func (d *db) InTx(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	if err := fn(querier{tx}); err != nil {
+	notify := false
+	if err := fn(txQuerier{querier{tx}, &notify}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	return mapErr(tx.Commit())
+	if err := tx.Commit(); err != nil {
+		return mapErr(err)
+	}
+	if notify {
+		// In this process and before the write returns: the followers
+		// are exact the moment the caller learns the change is made.
+		d.hub.wake(ctx)
+	}
+	return nil
 }
 
 func (d *db) Exclusive(ctx context.Context, _ int64, fn func(sqlstore.Querier) error) (bool, error) {
@@ -235,6 +254,17 @@ func (d *db) Exclusive(ctx context.Context, _ int64, fn func(sqlstore.Querier) e
 }
 
 func (d *db) OrderRevocations(context.Context, sqlstore.Querier) error { return nil }
+
+// Notify marks the transaction so that InTx wakes the followers after
+// Commit.
+func (d *db) Notify(_ context.Context, q sqlstore.Querier) error {
+	tq, ok := q.(txQuerier)
+	if !ok {
+		return errors.New("sqlite: revocation log appended outside a transaction")
+	}
+	*tq.notify = true
+	return nil
+}
 
 // mapErr turns a SQLite error into the storeerr sentinels, keeping the cause.
 func mapErr(err error) error {

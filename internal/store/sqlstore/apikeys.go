@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/storeerr"
 )
 
@@ -132,12 +133,21 @@ func (s *Store) CountAPIKeys(ctx context.Context, principalID uuid.UUID, now tim
 	return n, nil
 }
 
-// DeleteAPIKey implements identity.Store.
+// DeleteAPIKey implements identity.Store; the log entry tells every replica
+// to forget the key.
 func (s *Store) DeleteAPIKey(ctx context.Context, principalID uuid.UUID, firstEight string) (err error) {
 	ctx, end := s.op(ctx, "DeleteAPIKey")
 	defer end(&err)
-	if err := mustAffect(s.db.Exec(ctx, `DELETE FROM api_keys WHERE principal_id = $1 AND first_eight = $2`,
-		principalID, firstEight)); err != nil {
+	err = s.db.InTx(ctx, func(q Querier) error {
+		var id uuid.UUID
+		if err := q.QueryRow(ctx, `DELETE FROM api_keys WHERE principal_id = $1 AND first_eight = $2 RETURNING id`,
+			principalID, firstEight).Scan(&id); err != nil {
+			return err
+		}
+		return s.appendLog(ctx, q, sessions.Revocation{Kind: sessions.DeletedAPIKey, PrincipalID: principalID,
+			APIKeyID: id, RevokedAt: s.now()})
+	})
+	if err != nil {
 		return fmt.Errorf("delete API key of principal %s: %w", principalID, err)
 	}
 	return nil
@@ -146,4 +156,26 @@ func (s *Store) DeleteAPIKey(ctx context.Context, principalID uuid.UUID, firstEi
 // TouchAPIKey implements identity.Store, like TouchPrincipal.
 func (s *Store) TouchAPIKey(ctx context.Context, id uuid.UUID, now time.Time, minInterval time.Duration) error {
 	return s.touch(ctx, "TouchAPIKey", "api_keys", id, now, minInterval)
+}
+
+// TouchAPIKeys implements identity.Store in one statement per call.
+func (s *Store) TouchAPIKeys(ctx context.Context, ids []uuid.UUID, now time.Time, minInterval time.Duration) (err error) {
+	ctx, end := s.op(ctx, "TouchAPIKeys")
+	defer end(&err)
+	if minInterval < 0 {
+		return fmt.Errorf("touch API keys: negative interval %s", minInterval)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{ts(now), ts(now.Add(-minInterval))}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	if _, err := s.db.Exec(ctx, `UPDATE api_keys SET latest_activity = $1
+		WHERE id IN (`+placeholders(3, len(ids))+`) AND (latest_activity IS NULL OR latest_activity <= $2)`,
+		args...); err != nil {
+		return fmt.Errorf("touch %d API keys: %w", len(ids), err)
+	}
+	return nil
 }

@@ -48,6 +48,11 @@ type DB interface {
 	// visible in the order of their sequence numbers, so that a follower that
 	// has read up to seq N never later finds a committed entry below N.
 	OrderRevocations(ctx context.Context, q Querier) error
+	// Notify is called inside a transaction that appended to the revocation
+	// log. It must wake every follower of the log once the transaction has
+	// committed, and never before (PostgreSQL: NOTIFY; SQLite: a call after
+	// Commit in this process).
+	Notify(ctx context.Context, q Querier) error
 }
 
 // Dialect holds the few pieces of SQL that differ between backends beyond
@@ -61,4 +66,8 @@ type Dialect struct {
 	// SkipLocked is appended to the sub-select of a batched delete so that it
 	// skips rows another transaction is working on; empty where unsupported.
 	SkipLocked string
+	// JSONAgg aggregates values into a JSON array (json_agg,
+	// json_group_array); JSONArray builds one from its arguments
+	// (json_build_array, json_array).
+	JSONAgg, JSONArray string
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/storeerr"
 )
 
@@ -172,14 +173,27 @@ func (s *Store) ListPrincipals(ctx context.Context, page identity.Page) (_ []ide
 }
 
 // DeletePrincipal implements identity.Store. The schema's ON DELETE CASCADE
-// removes identities, roles, API keys, sessions and their pending logins.
+// removes identities, roles, API keys, sessions and their pending logins;
+// the log entry tells every replica to refuse the principal's access tokens
+// and forget its keys.
 func (s *Store) DeletePrincipal(ctx context.Context, id uuid.UUID) (err error) {
 	ctx, end := s.op(ctx, "DeletePrincipal")
 	defer end(&err)
-	if err := mustAffect(s.db.Exec(ctx, `DELETE FROM principals WHERE id = $1`, id)); err != nil {
+	err = s.db.InTx(ctx, func(q Querier) error {
+		if err := mustAffect(q.Exec(ctx, `DELETE FROM principals WHERE id = $1`, id)); err != nil {
+			return err
+		}
+		return s.logPrincipal(ctx, q, sessions.DeletedPrincipal, id)
+	})
+	if err != nil {
 		return fmt.Errorf("delete principal %s: %w", id, err)
 	}
 	return nil
+}
+
+// logPrincipal appends a principal change to the revocation log.
+func (s *Store) logPrincipal(ctx context.Context, q Querier, kind sessions.RevocationKind, id uuid.UUID) error {
+	return s.appendLog(ctx, q, sessions.Revocation{Kind: kind, PrincipalID: id, RevokedAt: s.now()})
 }
 
 // LoginIdentity implements identity.Store. The common case (a known
@@ -307,18 +321,36 @@ func (s *Store) AddIdentity(ctx context.Context, principalID uuid.UUID, provider
 	if provider == "" || id == "" {
 		return errors.New("add identity: empty provider or id")
 	}
-	if _, err := s.db.Exec(ctx, `INSERT INTO identities (provider, external_id, principal_id) VALUES ($1, $2, $3)`,
-		provider, id, principalID); err != nil {
+	err = s.db.InTx(ctx, func(q Querier) error {
+		if _, err := q.Exec(ctx, `INSERT INTO identities (provider, external_id, principal_id) VALUES ($1, $2, $3)`,
+			provider, id, principalID); err != nil {
+			return err
+		}
+		return s.logPrincipal(ctx, q, sessions.ChangedPrincipal, principalID)
+	})
+	if err != nil {
 		return fmt.Errorf("add identity to principal %s: %w", principalID, err)
 	}
 	return nil
 }
 
-// GrantRole implements identity.Store.
+// GrantRole implements identity.Store. Granting a role held already
+// changes nothing and logs nothing.
 func (s *Store) GrantRole(ctx context.Context, principalID uuid.UUID, role string) (err error) {
 	ctx, end := s.op(ctx, "GrantRole")
 	defer end(&err)
-	if err := grantRoles(ctx, s.db, principalID, []string{role}); err != nil {
+	if role == "" {
+		return errors.New("grant role: empty role name")
+	}
+	err = s.db.InTx(ctx, func(q Querier) error {
+		n, err := q.Exec(ctx, `INSERT INTO principal_roles (principal_id, role) VALUES ($1, $2)
+			ON CONFLICT (principal_id, role) DO NOTHING`, principalID, role)
+		if err != nil || n == 0 {
+			return err
+		}
+		return s.logPrincipal(ctx, q, sessions.ChangedPrincipal, principalID)
+	})
+	if err != nil {
 		return fmt.Errorf("grant role %q to principal %s: %w", role, principalID, err)
 	}
 	return nil
@@ -328,8 +360,14 @@ func (s *Store) GrantRole(ctx context.Context, principalID uuid.UUID, role strin
 func (s *Store) RevokeRole(ctx context.Context, principalID uuid.UUID, role string) (err error) {
 	ctx, end := s.op(ctx, "RevokeRole")
 	defer end(&err)
-	if err := mustAffect(s.db.Exec(ctx, `DELETE FROM principal_roles WHERE principal_id = $1 AND role = $2`,
-		principalID, role)); err != nil {
+	err = s.db.InTx(ctx, func(q Querier) error {
+		if err := mustAffect(q.Exec(ctx, `DELETE FROM principal_roles WHERE principal_id = $1 AND role = $2`,
+			principalID, role)); err != nil {
+			return err
+		}
+		return s.logPrincipal(ctx, q, sessions.ChangedPrincipal, principalID)
+	})
+	if err != nil {
 		return fmt.Errorf("revoke role %q from principal %s: %w", role, principalID, err)
 	}
 	return nil

@@ -1,14 +1,17 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/storeerr"
 )
@@ -124,39 +127,88 @@ func (s *Store) CountActiveSessions(ctx context.Context, principalID uuid.UUID, 
 // RotateRefresh implements sessions.Store with one conditional UPDATE: the
 // database's row lock makes concurrent rotations with the same presented hash
 // queue, and each one after the first re-checks the WHERE clause against the
-// row the first one wrote, no longer matches, and changes nothing. Only when
-// nothing changed is the row read, to tell a stale hash from a session that
-// is gone; that read is returned with ErrStaleRefresh.
-func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessions.Session, err error) {
+// row the first one wrote, no longer matches, and changes nothing. The
+// winner's RETURNING clause also reads what the new tokens need of the
+// principal (type, roles, identities) with sub-selects, so a successful
+// rotation is one round trip. Only when nothing changed is the row read
+// again, to tell a stale hash from a session that is gone; that read is
+// returned with ErrStaleRefresh. (It cannot be folded into the statement:
+// a sub-select would see the row as it was before a racing winner's update,
+// and the caller needs the row as that winner left it.)
+func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessions.Session, _ identity.Principal, err error) {
 	ctx, end := s.op(ctx, "RotateRefresh")
 	defer end(&err)
 	if len(r.PresentedHash) == 0 || len(r.NewHash) == 0 {
-		return sessions.Session{}, errors.New("rotate refresh: empty hash")
+		return sessions.Session{}, identity.Principal{}, errors.New("rotate refresh: empty hash")
 	}
 	now := ts(r.Now)
-	sess, err := scanSession(s.db.QueryRow(ctx, `UPDATE sessions SET
+	d := s.dialect
+	var (
+		sess      sessions.Session
+		ptype     *string
+		roles     []string
+		idents    [][]string
+		principal identity.Principal
+	)
+	row := s.db.QueryRow(ctx, `UPDATE sessions SET
 			prev_refresh_hash = refresh_hash, refresh_hash = $3, rotated_at = $2,
 			generation = generation + 1, refresh_expires_at = $4, last_used_at = $2,
 			rotation_pending = TRUE
 		WHERE id = $1 AND refresh_hash = $5 AND `+activeAt+`
-		RETURNING `+sessionCols,
-		r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash))
+		RETURNING `+sessionCols+`,
+			(SELECT type FROM principals WHERE principals.id = sessions.principal_id),
+			(SELECT `+d.JSONAgg+`(role) FROM principal_roles WHERE principal_roles.principal_id = sessions.principal_id),
+			(SELECT `+d.JSONAgg+`(`+d.JSONArray+`(provider, external_id)) FROM identities
+				WHERE identities.principal_id = sessions.principal_id)`,
+		r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash)
+	sess, err = scanSession(scanTail{row, []any{&ptype, jsonCol{&roles}, jsonCol{&idents}}})
 	if err == nil {
-		return sess, nil
+		if ptype == nil {
+			// The principal went with its sessions (ON DELETE CASCADE), so
+			// this cannot happen short of a broken schema.
+			return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh of session %s: principal %s: %w",
+				r.SessionID, sess.PrincipalID, storeerr.ErrNotFound)
+		}
+		principal = identity.Principal{ID: sess.PrincipalID, Type: identity.PrincipalType(*ptype)}
+		slices.Sort(roles)
+		for _, name := range roles {
+			role, _ := identity.RoleByName(name)
+			principal.Roles = append(principal.Roles, role)
+		}
+		for _, pair := range idents {
+			if len(pair) != 2 {
+				return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh: identity column: %q", pair)
+			}
+			principal.Identities = append(principal.Identities,
+				identity.Identity{Provider: pair[0], ID: pair[1], PrincipalID: sess.PrincipalID})
+		}
+		slices.SortFunc(principal.Identities, func(a, b identity.Identity) int {
+			return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.ID, b.ID))
+		})
+		return sess, principal, nil
 	}
 	if !errors.Is(err, storeerr.ErrNotFound) {
-		return sessions.Session{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+		return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
 	}
 	cur, err := getSession(ctx, s.db, r.SessionID)
 	switch {
 	case err != nil:
-		return sessions.Session{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+		return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
 	case !cur.Active(now):
-		return sessions.Session{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
+		return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
 	default:
-		return cur, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
+		return cur, identity.Principal{}, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
 	}
 }
+
+// scanTail scans a row whose first columns another scan function reads,
+// into those destinations followed by tail.
+type scanTail struct {
+	r    scanner
+	tail []any
+}
+
+func (t scanTail) Scan(dest ...any) error { return t.r.Scan(append(dest, t.tail...)...) }
 
 // ConfirmRotations implements sessions.Store in one statement per call. A
 // rotation that was superseded (the generation moved on) is left alone: the
@@ -199,16 +251,27 @@ func (s *Store) RevokeSession(ctx context.Context, id uuid.UUID, reason string, 
 			var one int64
 			return q.QueryRow(ctx, `SELECT 1 FROM sessions WHERE id = $1`, id).Scan(&one)
 		}
-		if err := s.db.OrderRevocations(ctx, q); err != nil {
-			return err
-		}
-		_, err = q.Exec(ctx, `INSERT INTO revocations (session_id, revoked_at) VALUES ($1, $2)`, id, now)
-		return err
+		return s.appendLog(ctx, q, sessions.Revocation{Kind: sessions.RevokedSession, SessionID: id, RevokedAt: now})
 	})
 	if err != nil {
 		return fmt.Errorf("revoke session %s: %w", id, err)
 	}
 	return nil
+}
+
+// appendLog appends e to the revocation log inside the transaction q that
+// makes the change, in sequence order, and wakes the log's followers once
+// that transaction commits.
+func (s *Store) appendLog(ctx context.Context, q Querier, e sessions.Revocation) error {
+	if err := s.db.OrderRevocations(ctx, q); err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO revocations (kind, session_id, principal_id, api_key_id, revoked_at)
+		VALUES ($1, $2, $3, $4, $5)`, string(e.Kind), uuidArg(e.SessionID), uuidArg(e.PrincipalID),
+		uuidArg(e.APIKeyID), ts(e.RevokedAt)); err != nil {
+		return err
+	}
+	return s.db.Notify(ctx, q)
 }
 
 // RevocationsSince implements sessions.Store.
@@ -220,12 +283,30 @@ func (s *Store) RevocationsSince(ctx context.Context, after int64, limit int) (_
 	}
 	out, err := collect(ctx, s.db, func(r scanner) (sessions.Revocation, error) {
 		var v sessions.Revocation
-		return v, r.Scan(&v.Seq, &v.SessionID, timeCol{&v.RevokedAt})
-	}, `SELECT seq, session_id, revoked_at FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
+		var kind string
+		err := r.Scan(&v.Seq, &kind, &v.SessionID, &v.PrincipalID, &v.APIKeyID, timeCol{&v.RevokedAt})
+		v.Kind = sessions.RevocationKind(kind)
+		return v, err
+	}, `SELECT seq, kind, session_id, principal_id, api_key_id, revoked_at FROM revocations
+		WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("revocations since %d: %w", after, err)
 	}
 	return out, nil
+}
+
+// RevocationLogStart implements sessions.Store, on the index of revoked_at.
+func (s *Store) RevocationLogStart(ctx context.Context, since time.Time) (_ int64, err error) {
+	ctx, end := s.op(ctx, "RevocationLogStart")
+	defer end(&err)
+	var cursor int64
+	if err := s.db.QueryRow(ctx, `SELECT coalesce(
+			(SELECT min(seq) - 1 FROM revocations WHERE revoked_at >= $1),
+			(SELECT max(seq) FROM revocations),
+			0)`, ts(since)).Scan(&cursor); err != nil {
+		return 0, fmt.Errorf("revocation log start: %w", err)
+	}
+	return cursor, nil
 }
 
 // TakeLoginAttempt implements sessions.Store with one conditional upsert:

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -33,6 +34,9 @@ type Config struct {
 	// that a database that is down or saturated yields
 	// storeerr.ErrUnavailable quickly instead of holding the request.
 	StatementTimeout time.Duration
+	// Now stamps revocation-log entries of changes whose methods take no
+	// time (DeletePrincipal, role and key changes); default time.Now.
+	Now func() time.Time
 }
 
 // Store implements identity.Store and sessions.Store.
@@ -41,6 +45,7 @@ type Store struct {
 	dialect Dialect
 	tracer  trace.Tracer
 	timeout time.Duration
+	now     func() time.Time
 }
 
 var (
@@ -58,7 +63,10 @@ func New(cfg Config) (*Store, error) {
 	case cfg.StatementTimeout <= 0:
 		return nil, fmt.Errorf("sqlstore: statement timeout %s must be positive", cfg.StatementTimeout)
 	}
-	return &Store{db: cfg.DB, dialect: cfg.Dialect, tracer: cfg.Tracer, timeout: cfg.StatementTimeout}, nil
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{db: cfg.DB, dialect: cfg.Dialect, tracer: cfg.Tracer, timeout: cfg.StatementTimeout, now: cfg.Now}, nil
 }
 
 // op starts the span of one store method and bounds it by the statement
@@ -107,6 +115,14 @@ func errorKind(err error) string {
 // microseconds. It truncates (PostgreSQL alone would round), so that a time
 // compares the same way in both.
 func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// uuidArg binds the zero UUID as NULL.
+func uuidArg(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
+}
 
 // tsArg is ts for a nullable column.
 func tsArg(t *time.Time) any {
