@@ -14,6 +14,7 @@ import (
 
 	"github.com/tiledgo/server/internal/access"
 	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
 	"github.com/tiledgo/server/internal/authenticator/pam"
@@ -181,7 +182,22 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	// Before the store closes (closers run in reverse): the last batch is
 	// written on the way out.
 	a.closers = append(a.closers, func() { stopConfirm(); <-confirmDone })
-	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger, TagsEnforced: access.EnforcesTags(policy)}
+	// The hot path's cache of revocations and keys, following the
+	// revocation log (LISTEN/NOTIFY on PostgreSQL, in process on SQLite);
+	// until it is in sync, requests read the database as before.
+	cache, err := authcache.New(authcache.Config{AccessTokenMaxAge: auth.AccessTokenMaxAge, Now: now, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	mgr.Revocations = cache
+	activity := &apikeys.ActivityBatcher{Store: st, Logger: logger}
+	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+	followDone := make(chan struct{}, 2)
+	go func() { defer func() { followDone <- struct{}{} }(); cache.Follow(followCtx, st) }()
+	go func() { defer func() { followDone <- struct{}{} }(); activity.Run(followCtx) }()
+	a.closers = append(a.closers, func() { stopFollow(); <-followDone; <-followDone })
+	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger, TagsEnforced: access.EnforcesTags(policy),
+		Cache: cache, Activity: activity}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
 		LoginLimit: authapi.LoginLimit{MaxFailures: loginMaxFailures, Window: loginWindow},
@@ -235,7 +251,9 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 
 	gcCtx, stopGC := context.WithCancel(context.WithoutCancel(ctx))
 	a.closers = append(a.closers, stopGC)
-	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, a.metrics, logger) })
+	// Revocation-log entries must outlive the access tokens they deny.
+	retain := max(gcRetain, auth.AccessTokenMaxAge+authcache.DefaultClockSkew)
+	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, retain, a.metrics, logger) })
 	return a, nil
 }
 
@@ -434,8 +452,8 @@ func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin,
 
 // collectGarbage deletes one batch of expired rows. With PostgreSQL only one
 // replica collects at a time (the store takes an advisory lock).
-func collectGarbage(ctx context.Context, st store.Store, m *metrics.Metrics, logger *slog.Logger) {
-	res, err := st.GC(ctx, time.Now().UTC(), gcRetain, gcBatch)
+func collectGarbage(ctx context.Context, st store.Store, retain time.Duration, m *metrics.Metrics, logger *slog.Logger) {
+	res, err := st.GC(ctx, time.Now().UTC(), retain, gcBatch)
 	if err != nil {
 		logger.Warn("garbage collection", "error", err)
 		return

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/storeerr"
@@ -47,6 +49,27 @@ type Service struct {
 	// for them is refused rather than issued with a restriction that would
 	// silently not apply.
 	TagsEnforced bool
+	// Cache, when set, answers VerifyAPIKey from this replica's memory
+	// while it is in sync with the revocation log (*authcache.Cache).
+	Cache KeyCache
+	// Activity, when set, records key use off the request path
+	// (*ActivityBatcher); nil writes it in the request, once a minute.
+	Activity ActivityRecorder
+}
+
+// KeyCache holds verified keys by the SHA-256 of their secret.
+type KeyCache interface {
+	// Key returns a cached key, only while the cache is in sync.
+	Key(hash [32]byte) (*authcache.Key, bool)
+	// KeyEpoch is read before the database is, and given to PutKey after,
+	// so that a read that raced a change is not cached.
+	KeyEpoch() uint64
+	PutKey(epoch uint64, hash [32]byte, k *authcache.Key)
+}
+
+// ActivityRecorder takes note that a key was used at now.
+type ActivityRecorder interface {
+	Touch(id uuid.UUID, now time.Time)
 }
 
 // Grant is what a creator may hand out.
@@ -163,7 +186,26 @@ func (s *Service) Lookup(ctx context.Context, secret string) (identity.APIKey, e
 // VerifyAPIKey implements authn.APIKeyVerifier. The key's scopes are
 // intersected with the owner's current role scopes, so a key whose owner
 // lost a scope loses it too; "inherit" resolves to the owner's scopes now.
+// With a Cache in sync, a key verified before is answered from memory: the
+// cache drops it when the key is deleted or its owner changes or goes.
 func (s *Service) VerifyAPIKey(ctx context.Context, secret string) (*authn.Caller, error) {
+	_, hash, err := tokens.ParseAPIKey(secret)
+	if err != nil || len(hash) != 32 {
+		return nil, authn.ErrInvalidAPIKey
+	}
+	h := [32]byte(hash)
+	now := s.Now().UTC()
+	var epoch uint64
+	if s.Cache != nil {
+		if k, ok := s.Cache.Key(h); ok {
+			if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+				return nil, authn.ErrInvalidAPIKey
+			}
+			s.touch(ctx, k.ID, now)
+			return caller(k), nil
+		}
+		epoch = s.Cache.KeyEpoch()
+	}
 	k, err := s.Lookup(ctx, secret)
 	if err != nil {
 		return nil, err
@@ -179,13 +221,36 @@ func (s *Service) VerifyAPIKey(ctx context.Context, secret string) (*authn.Calle
 	if slices.Contains(k.Scopes, identity.ScopeInherit) {
 		scopes = owner
 	}
-	if err := s.Identities.TouchAPIKey(ctx, k.ID, s.Now().UTC(), touchInterval); err != nil {
+	ck := &authcache.Key{
+		ID: k.ID, PrincipalID: p.ID, FirstEight: k.FirstEight, PrincipalType: p.Type, Identities: p.Identities,
+		Scopes: scopes, AccessTags: k.AccessTags, ExpiresAt: k.ExpiresAt,
+	}
+	if s.Cache != nil {
+		s.Cache.PutKey(epoch, h, ck)
+	}
+	s.touch(ctx, k.ID, now)
+	return caller(ck), nil
+}
+
+// caller is the request's caller for a verified key; each request gets its
+// own, so a handler cannot change what the next one sees.
+func caller(k *authcache.Key) *authn.Caller {
+	return &authn.Caller{
+		Kind: authn.APIKey, PrincipalID: k.PrincipalID, PrincipalType: k.PrincipalType,
+		Identities: slices.Clone(k.Identities), Scopes: maps.Clone(k.Scopes), APIKeyFirstEight: k.FirstEight,
+		AccessTags: slices.Clone(k.AccessTags), Admin: k.Scopes.Has(identity.ScopeWritePrincipals),
+	}
+}
+
+// touch records activity: batched when an ActivityRecorder is set,
+// otherwise written now (at most once per touchInterval per key).
+func (s *Service) touch(ctx context.Context, id uuid.UUID, now time.Time) {
+	if s.Activity != nil {
+		s.Activity.Touch(id, now)
+		return
+	}
+	if err := s.Identities.TouchAPIKey(ctx, id, now, touchInterval); err != nil {
 		// Activity is bookkeeping; a failed write must not fail the request.
 		s.Logger.WarnContext(ctx, "record API key activity", "error", err)
 	}
-	return &authn.Caller{
-		Kind: authn.APIKey, PrincipalID: p.ID, PrincipalType: p.Type, Identities: p.Identities,
-		Scopes: scopes, APIKeyFirstEight: k.FirstEight, AccessTags: k.AccessTags,
-		Admin: scopes.Has(identity.ScopeWritePrincipals),
-	}, nil
 }

@@ -3,6 +3,8 @@ package sessions
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // LogReader reads the revocation log (a Store, or the same queries on a
@@ -13,7 +15,9 @@ type LogReader interface {
 }
 
 // LogFollower is what a LogFeed drives: a replica's cache of revocations
-// and keys (internal/authcache). The feed calls it from one goroutine.
+// and keys (internal/authcache). A feed may call it from several goroutines
+// at once (its listener, and writers of this process catching up on their
+// own changes), so it serializes its calls itself.
 type LogFollower interface {
 	// Resync rebuilds the follower from the log. The feed calls it whenever
 	// it starts delivering wake-ups (at start, after every reconnection),
@@ -34,4 +38,17 @@ type LogFeed interface {
 	// (PostgreSQL LISTEN over a network) says so with f.Lost and resyncs f
 	// once it is back. It returns ctx's error.
 	Follow(ctx context.Context, f LogFollower) error
+}
+
+// RevocationCache is a replica's memory of revoked sessions and deleted
+// principals (internal/authcache), which spares a bearer request the
+// session read.
+type RevocationCache interface {
+	// Revoked says whether a token of that session and principal is
+	// refused. known is false when only the database can tell (the cache
+	// is not in sync); a revocation it holds is final either way.
+	Revoked(sessionID, principalID uuid.UUID) (revoked, known bool)
+	// Revoke records a revocation this replica has just committed (the
+	// log brings it too, a moment later).
+	Revoke(sessionID uuid.UUID, at time.Time)
 }

@@ -38,7 +38,9 @@ const (
 )
 
 // Follow implements sessions.LogFeed with pgxlisten on a connection of its
-// own (not from the pool, which a busy replica may have exhausted).
+// own (not from the pool, which a busy replica may have exhausted). The
+// follower is called from the listener's goroutine and from writers of this
+// process (see Subscribe), so it must serialize its calls.
 //
 // A follower is in sync only while this can vouch that every commit wakes
 // it. pgxlisten LISTENs before it calls the backlog hook, where the follower
@@ -63,6 +65,11 @@ func (s *Store) Follow(ctx context.Context, f sessions.LogFollower) error {
 		ReconnectDelay: s.feedCfg.ReconnectDelay,
 	}
 	l.Handle(NotifyChannel, fd)
+	// This replica's own changes: caught up on the writing goroutine, before
+	// the write returns, so the replica that revoked a session refuses it in
+	// the very next request. Errors are left to the notification's turn.
+	unsubscribe := s.Subscribe(func(ctx context.Context) { _ = f.CatchUp(ctx, s.Store) })
+	defer unsubscribe()
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go fd.heartbeat(hctx)

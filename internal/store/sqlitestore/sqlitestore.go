@@ -55,7 +55,6 @@ type Store struct {
 	// database when its last connection closes.
 	keeper *sql.DB
 	lock   *os.File
-	hub    *hub
 }
 
 // Open opens (creating if needed) the database at cfg.Path, or a fresh
@@ -116,9 +115,8 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 			return nil, fmt.Errorf("open in-memory sqlite database: %w", err)
 		}
 	}
-	s.hub = &hub{subs: map[*sub]struct{}{}}
 	s.Store, err = sqlstore.New(sqlstore.Config{
-		DB:               &db{querier: querier{s.db}, db: s.db, hub: s.hub},
+		DB:               &db{querier: querier{s.db}, db: s.db},
 		Dialect:          sqlstore.Dialect{System: "sqlite", JSONAgg: "json_group_array", JSONArray: "json_array"},
 		Tracer:           otel.Tracer(TracerName),
 		StatementTimeout: cfg.StatementTimeout,
@@ -214,18 +212,11 @@ func (r rows) Err() error             { return mapErr(r.r.Err()) }
 func (r rows) Close()                 { _ = r.r.Close() }
 
 // db adds transactions to querier. One process and one connection mean
-// there is no other replica to exclude and no commit order to enforce.
+// there is no other replica to exclude, no commit order to enforce and no
+// other process to notify.
 type db struct {
 	querier
-	db  *sql.DB
-	hub *hub
-}
-
-// txQuerier is the querier of a transaction, which remembers whether the
-// revocation log's followers are to be woken once it commits.
-type txQuerier struct {
-	querier
-	notify *bool
+	db *sql.DB
 }
 
 func (d *db) InTx(ctx context.Context, fn func(sqlstore.Querier) error) error {
@@ -233,20 +224,11 @@ func (d *db) InTx(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	notify := false
-	if err := fn(txQuerier{querier{tx}, &notify}); err != nil {
+	if err := fn(querier{tx}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return mapErr(err)
-	}
-	if notify {
-		// In this process and before the write returns: the followers
-		// are exact the moment the caller learns the change is made.
-		d.hub.wake(ctx)
-	}
-	return nil
+	return mapErr(tx.Commit())
 }
 
 func (d *db) Exclusive(ctx context.Context, _ int64, fn func(sqlstore.Querier) error) (bool, error) {
@@ -255,16 +237,9 @@ func (d *db) Exclusive(ctx context.Context, _ int64, fn func(sqlstore.Querier) e
 
 func (d *db) OrderRevocations(context.Context, sqlstore.Querier) error { return nil }
 
-// Notify marks the transaction so that InTx wakes the followers after
-// Commit.
-func (d *db) Notify(_ context.Context, q sqlstore.Querier) error {
-	tq, ok := q.(txQuerier)
-	if !ok {
-		return errors.New("sqlite: revocation log appended outside a transaction")
-	}
-	*tq.notify = true
-	return nil
-}
+// Notify has nobody to tell: every follower is in this process, and the
+// Store wakes those itself after the commit.
+func (d *db) Notify(context.Context, sqlstore.Querier) error { return nil }
 
 // mapErr turns a SQLite error into the storeerr sentinels, keeping the cause.
 func mapErr(err error) error {

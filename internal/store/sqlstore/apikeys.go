@@ -138,7 +138,7 @@ func (s *Store) CountAPIKeys(ctx context.Context, principalID uuid.UUID, now tim
 func (s *Store) DeleteAPIKey(ctx context.Context, principalID uuid.UUID, firstEight string) (err error) {
 	ctx, end := s.op(ctx, "DeleteAPIKey")
 	defer end(&err)
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		var id uuid.UUID
 		if err := q.QueryRow(ctx, `DELETE FROM api_keys WHERE principal_id = $1 AND first_eight = $2 RETURNING id`,
 			principalID, firstEight).Scan(&id); err != nil {

@@ -49,9 +49,9 @@ type DB interface {
 	// has read up to seq N never later finds a committed entry below N.
 	OrderRevocations(ctx context.Context, q Querier) error
 	// Notify is called inside a transaction that appended to the revocation
-	// log. It must wake every follower of the log once the transaction has
-	// committed, and never before (PostgreSQL: NOTIFY; SQLite: a call after
-	// Commit in this process).
+	// log. It must wake the followers in other processes once the
+	// transaction has committed, and never before (PostgreSQL: NOTIFY).
+	// Followers in this process are woken by the Store itself (Subscribe).
 	Notify(ctx context.Context, q Querier) error
 }
 

@@ -179,7 +179,7 @@ func (s *Store) ListPrincipals(ctx context.Context, page identity.Page) (_ []ide
 func (s *Store) DeletePrincipal(ctx context.Context, id uuid.UUID) (err error) {
 	ctx, end := s.op(ctx, "DeletePrincipal")
 	defer end(&err)
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		if err := mustAffect(q.Exec(ctx, `DELETE FROM principals WHERE id = $1`, id)); err != nil {
 			return err
 		}
@@ -321,7 +321,7 @@ func (s *Store) AddIdentity(ctx context.Context, principalID uuid.UUID, provider
 	if provider == "" || id == "" {
 		return errors.New("add identity: empty provider or id")
 	}
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		if _, err := q.Exec(ctx, `INSERT INTO identities (provider, external_id, principal_id) VALUES ($1, $2, $3)`,
 			provider, id, principalID); err != nil {
 			return err
@@ -342,7 +342,7 @@ func (s *Store) GrantRole(ctx context.Context, principalID uuid.UUID, role strin
 	if role == "" {
 		return errors.New("grant role: empty role name")
 	}
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		n, err := q.Exec(ctx, `INSERT INTO principal_roles (principal_id, role) VALUES ($1, $2)
 			ON CONFLICT (principal_id, role) DO NOTHING`, principalID, role)
 		if err != nil || n == 0 {
@@ -360,7 +360,7 @@ func (s *Store) GrantRole(ctx context.Context, principalID uuid.UUID, role strin
 func (s *Store) RevokeRole(ctx context.Context, principalID uuid.UUID, role string) (err error) {
 	ctx, end := s.op(ctx, "RevokeRole")
 	defer end(&err)
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		if err := mustAffect(q.Exec(ctx, `DELETE FROM principal_roles WHERE principal_id = $1 AND role = $2`,
 			principalID, role)); err != nil {
 			return err

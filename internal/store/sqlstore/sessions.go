@@ -241,7 +241,7 @@ func (s *Store) RevokeSession(ctx context.Context, id uuid.UUID, reason string, 
 	ctx, end := s.op(ctx, "RevokeSession")
 	defer end(&err)
 	now = ts(now)
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		n, err := q.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoked_reason = $3
 			WHERE id = $1 AND revoked_at IS NULL`, id, now, reason)
 		if err != nil {

@@ -46,6 +46,7 @@ type Store struct {
 	tracer  trace.Tracer
 	timeout time.Duration
 	now     func() time.Time
+	hub     hub
 }
 
 var (

@@ -1,0 +1,310 @@
+// Package authcache keeps, in each replica, what the authenticated hot path
+// would otherwise read from the session database on every request: which
+// sessions are revoked and which principals deleted (so that a bearer
+// request needs no session read), and API keys with their owners' scopes
+// (so that an Apikey request needs no key or owner read).
+//
+// It is exact, not merely fresh: it follows the revocation log, to which
+// every change it depends on is appended in the transaction that makes it
+// (sessions.Revocation). A feed (sessions.LogFeed: PostgreSQL LISTEN/NOTIFY,
+// or in process for SQLite) wakes it after each such commit; it is rebuilt
+// from the log whenever the feed (re)starts; and while the feed cannot vouch
+// that nothing was missed (connection lost, heartbeat unanswered, a read
+// failed) the Cache says it does not know, and callers read the database,
+// never assuming "not revoked".
+package authcache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
+)
+
+// Defaults of Config.
+const (
+	DefaultClockSkew = time.Minute
+	DefaultMaxKeys   = 10_000
+	pageSize         = 1000
+)
+
+// Config is what New needs.
+type Config struct {
+	// AccessTokenMaxAge is how long an access token lives, and so how long
+	// a revocation must be remembered.
+	AccessTokenMaxAge time.Duration
+	// ClockSkew is added to that, for replicas' clocks that disagree
+	// (default one minute).
+	ClockSkew time.Duration
+	// MaxKeys bounds the API keys held (default 10,000).
+	MaxKeys int
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// Cache implements sessions.LogFollower and sessions.RevocationCache, and
+// the key cache of apikeys.Service.
+type Cache struct {
+	cfg Config
+
+	// synced: the contents reflect every change committed before the
+	// latest wake-up the feed delivered. epoch moves on every change of
+	// contents, so a key read from the database while it moved is not
+	// stored (it may predate the change).
+	synced atomic.Bool
+	epoch  atomic.Uint64
+
+	// syncMu serializes Resync and CatchUp (the feed may call both from
+	// several goroutines).
+	syncMu  sync.Mutex
+	cursor  int64
+	rebuilt bool // once: before, there is no cursor to catch up from
+
+	mu         sync.RWMutex
+	sessions   map[uuid.UUID]time.Time // revoked session -> forget after
+	principals map[uuid.UUID]time.Time // deleted principal -> forget after
+	keys       map[[32]byte]*Key
+}
+
+var (
+	_ sessions.LogFollower     = (*Cache)(nil)
+	_ sessions.RevocationCache = (*Cache)(nil)
+)
+
+// New returns an empty Cache, not in sync until its feed has rebuilt it.
+func New(cfg Config) (*Cache, error) {
+	if cfg.AccessTokenMaxAge <= 0 {
+		return nil, fmt.Errorf("authcache: access token max age %s must be positive", cfg.AccessTokenMaxAge)
+	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.MaxKeys <= 0 {
+		cfg.MaxKeys = DefaultMaxKeys
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Cache{cfg: cfg, sessions: map[uuid.UUID]time.Time{}, principals: map[uuid.UUID]time.Time{},
+		keys: map[[32]byte]*Key{}}, nil
+}
+
+// InSync reports whether the Cache may answer for the database.
+func (c *Cache) InSync() bool { return c.synced.Load() }
+
+// memory is how long an entry that happened at t must be kept.
+func (c *Cache) forgetAfter(t time.Time) time.Time {
+	return t.Add(c.cfg.AccessTokenMaxAge + c.cfg.ClockSkew)
+}
+
+// Resync implements sessions.LogFollower: it rebuilds the revocations from
+// the part of the log that can still deny a live token, and drops every
+// cached key (they are read again on use).
+func (c *Cache) Resync(ctx context.Context, log sessions.LogReader) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.synced.Store(false)
+	c.epoch.Add(1)
+	now := c.cfg.Now()
+	cursor, err := log.RevocationLogStart(ctx, now.Add(-c.cfg.AccessTokenMaxAge-c.cfg.ClockSkew))
+	if err != nil {
+		return fmt.Errorf("revocation log start: %w", err)
+	}
+	revoked, deleted := map[uuid.UUID]time.Time{}, map[uuid.UUID]time.Time{}
+	for {
+		page, err := log.RevocationsSince(ctx, cursor, pageSize)
+		if err != nil {
+			return fmt.Errorf("read the revocation log: %w", err)
+		}
+		for _, e := range page {
+			switch e.Kind {
+			case sessions.RevokedSession:
+				revoked[e.SessionID] = c.forgetAfter(e.RevokedAt)
+			case sessions.DeletedPrincipal:
+				deleted[e.PrincipalID] = c.forgetAfter(e.RevokedAt)
+			}
+			cursor = e.Seq
+		}
+		if len(page) < pageSize {
+			break
+		}
+	}
+	c.mu.Lock()
+	c.sessions, c.principals, c.keys = revoked, deleted, map[[32]byte]*Key{}
+	c.mu.Unlock()
+	c.cursor, c.rebuilt = cursor, true
+	c.epoch.Add(1)
+	wasSynced := c.synced.Swap(true)
+	c.cfg.Logger.Info("authentication cache rebuilt from the revocation log",
+		"revoked_sessions", len(revoked), "deleted_principals", len(deleted), "cursor", cursor, "was_synced", wasSynced)
+	return nil
+}
+
+// CatchUp implements sessions.LogFollower.
+func (c *Cache) CatchUp(ctx context.Context, log sessions.LogReader) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	if !c.rebuilt {
+		return nil // the first Resync reads it all
+	}
+	for {
+		page, err := log.RevocationsSince(ctx, c.cursor, pageSize)
+		if err != nil {
+			return fmt.Errorf("read the revocation log: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		c.apply(page)
+		c.cursor = page[len(page)-1].Seq
+		if len(page) < pageSize {
+			return nil
+		}
+	}
+}
+
+// apply records entries and drops the keys they concern.
+func (c *Cache) apply(entries []sessions.Revocation) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Bumped under the lock: a key stored after this saw the entries.
+	c.epoch.Add(1)
+	for _, e := range entries {
+		switch e.Kind {
+		case sessions.RevokedSession:
+			c.sessions[e.SessionID] = c.forgetAfter(e.RevokedAt)
+		case sessions.DeletedPrincipal:
+			c.principals[e.PrincipalID] = c.forgetAfter(e.RevokedAt)
+			c.dropKeys(func(k *Key) bool { return k.PrincipalID == e.PrincipalID })
+		case sessions.ChangedPrincipal:
+			c.dropKeys(func(k *Key) bool { return k.PrincipalID == e.PrincipalID })
+		case sessions.DeletedAPIKey:
+			c.dropKeys(func(k *Key) bool { return k.ID == e.APIKeyID })
+		default:
+			// A kind this version does not know (a newer replica wrote
+			// it): forget every key rather than keep one it concerns.
+			c.keys = map[[32]byte]*Key{}
+		}
+	}
+	for id, until := range c.sessions {
+		if now.After(until) {
+			delete(c.sessions, id)
+		}
+	}
+	for id, until := range c.principals {
+		if now.After(until) {
+			delete(c.principals, id)
+		}
+	}
+}
+
+func (c *Cache) dropKeys(match func(*Key) bool) {
+	for h, k := range c.keys {
+		if match(k) {
+			delete(c.keys, h)
+		}
+	}
+}
+
+// Lost implements sessions.LogFollower: until the next Resync, answers come
+// from the database.
+func (c *Cache) Lost(err error) {
+	c.epoch.Add(1)
+	if c.synced.Swap(false) {
+		c.cfg.Logger.Warn("authentication cache out of sync with the revocation log; reading the session database until it is rebuilt",
+			"error", err)
+		return
+	}
+	c.cfg.Logger.Debug("authentication cache still out of sync", "error", err)
+}
+
+// Revoked implements sessions.RevocationCache. A revocation it holds is
+// final, in sync or not; "not revoked" is known only while in sync.
+func (c *Cache) Revoked(sessionID, principalID uuid.UUID) (revoked, known bool) {
+	synced := c.synced.Load()
+	c.mu.RLock()
+	_, s := c.sessions[sessionID]
+	_, p := c.principals[principalID]
+	c.mu.RUnlock()
+	if s || p {
+		return true, true
+	}
+	return false, synced
+}
+
+// Revoke implements sessions.RevocationCache.
+func (c *Cache) Revoke(sessionID uuid.UUID, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sessions[sessionID] = c.forgetAfter(at)
+}
+
+// Key is a verified API key with what a request needs of its owner.
+type Key struct {
+	ID            uuid.UUID
+	PrincipalID   uuid.UUID
+	FirstEight    string
+	PrincipalType identity.PrincipalType
+	Identities    []identity.Identity
+	// Scopes are the effective scopes: the key's, within its owner's.
+	Scopes     identity.ScopeSet
+	AccessTags []string
+	ExpiresAt  *time.Time
+}
+
+// Key returns the cached key whose secret hashes to hash, while in sync.
+// The map is keyed by the SHA-256 of the secret, never the secret, so
+// lookup time says nothing useful about a secret.
+func (c *Cache) Key(hash [32]byte) (*Key, bool) {
+	if !c.synced.Load() {
+		return nil, false
+	}
+	c.mu.RLock()
+	k, ok := c.keys[hash]
+	c.mu.RUnlock()
+	return k, ok
+}
+
+// KeyEpoch is read before a key is read from the database, and handed to
+// PutKey after.
+func (c *Cache) KeyEpoch() uint64 { return c.epoch.Load() }
+
+// PutKey stores k, read from the database since KeyEpoch returned epoch,
+// unless anything changed meanwhile (or the Cache is out of sync): the
+// read may predate the change.
+func (c *Cache) PutKey(epoch uint64, hash [32]byte, k *Key) {
+	if !c.synced.Load() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epoch.Load() != epoch || !c.synced.Load() {
+		return
+	}
+	if len(c.keys) >= c.cfg.MaxKeys {
+		for h := range c.keys { // an arbitrary one: map order is random
+			delete(c.keys, h)
+			break
+		}
+	}
+	c.keys[hash] = k
+}
+
+// Follow drives the Cache with feed until ctx ends.
+func (c *Cache) Follow(ctx context.Context, feed sessions.LogFeed) {
+	if err := feed.Follow(ctx, c); err != nil && ctx.Err() == nil {
+		c.Lost(err)
+		c.cfg.Logger.Error("revocation log feed stopped", "error", err)
+	}
+}
