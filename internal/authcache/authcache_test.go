@@ -1,0 +1,178 @@
+package authcache_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/authcache"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
+)
+
+// memLog is a revocation log in memory.
+type memLog struct{ entries []sessions.Revocation }
+
+func (l *memLog) add(e sessions.Revocation) {
+	e.Seq = int64(len(l.entries) + 1)
+	l.entries = append(l.entries, e)
+}
+
+func (l *memLog) RevocationsSince(_ context.Context, after int64, limit int) ([]sessions.Revocation, error) {
+	var out []sessions.Revocation
+	for _, e := range l.entries {
+		if e.Seq > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (l *memLog) RevocationLogStart(_ context.Context, since time.Time) (int64, error) {
+	for _, e := range l.entries {
+		if !e.RevokedAt.Before(since) {
+			return e.Seq - 1, nil
+		}
+	}
+	return int64(len(l.entries)), nil
+}
+
+var now = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+
+func newCache(t *testing.T) *authcache.Cache {
+	t.Helper()
+	c, err := authcache.New(authcache.Config{AccessTokenMaxAge: 15 * time.Minute, ClockSkew: time.Minute,
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestResyncRemembersWhatCanStillDeny(t *testing.T) {
+	log := &memLog{}
+	old, recent, edge := uuid.New(), uuid.New(), uuid.New()
+	log.add(sessions.Revocation{Kind: sessions.RevokedSession, SessionID: old, RevokedAt: now.Add(-16*time.Minute - time.Microsecond)})
+	log.add(sessions.Revocation{Kind: sessions.RevokedSession, SessionID: edge, RevokedAt: now.Add(-16 * time.Minute)})
+	log.add(sessions.Revocation{Kind: sessions.RevokedSession, SessionID: recent, RevokedAt: now.Add(-time.Minute)})
+	c := newCache(t)
+	if _, known := c.Revoked(recent, uuid.New()); known {
+		t.Fatal("a cache never rebuilt claims to know")
+	}
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		id   uuid.UUID
+		want bool
+	}{
+		{"revoked a minute ago", recent, true},
+		{"revoked exactly max age plus skew ago", edge, true},
+		{"revoked before any live token was issued", old, false},
+	} {
+		if revoked, known := c.Revoked(tc.id, uuid.New()); revoked != tc.want || !known {
+			t.Errorf("%s: revoked=%v known=%v, want %v, true", tc.name, revoked, known, tc.want)
+		}
+	}
+}
+
+func TestLostAndFound(t *testing.T) {
+	log := &memLog{}
+	c := newCache(t)
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	sid, pid := uuid.New(), uuid.New()
+	log.add(sessions.Revocation{Kind: sessions.RevokedSession, SessionID: sid, RevokedAt: now})
+	if err := c.CatchUp(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	c.Lost(context.DeadlineExceeded)
+	if revoked, known := c.Revoked(sid, pid); !revoked || !known {
+		t.Fatalf("a revocation held stays final out of sync: revoked=%v known=%v", revoked, known)
+	}
+	if revoked, known := c.Revoked(uuid.New(), pid); revoked || known {
+		t.Fatalf("out of sync, an unknown session: revoked=%v known=%v, want unknown", revoked, known)
+	}
+	deleted := uuid.New()
+	log.add(sessions.Revocation{Kind: sessions.DeletedPrincipal, PrincipalID: deleted, RevokedAt: now})
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	if revoked, known := c.Revoked(uuid.New(), deleted); !revoked || !known {
+		t.Fatalf("a deleted principal's token: revoked=%v known=%v", revoked, known)
+	}
+}
+
+// TestKeyReadDuringAChangeIsNotCached: a key read from the database while
+// a change came in may predate it, so it is not stored.
+func TestKeyReadDuringAChangeIsNotCached(t *testing.T) {
+	log := &memLog{}
+	c := newCache(t)
+	key := &authcache.Key{ID: uuid.New(), PrincipalID: uuid.New(), Scopes: identity.NewScopeSet(identity.ScopeReadData)}
+	h := [32]byte{1}
+
+	epoch := c.KeyEpoch()
+	c.PutKey(epoch, h, key)
+	if _, ok := c.Key(h); ok {
+		t.Fatal("a key stored while the cache was never in sync")
+	}
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		change sessions.Revocation
+	}{
+		{"its owner's roles changed", sessions.Revocation{Kind: sessions.ChangedPrincipal, PrincipalID: uuid.New()}},
+		{"a key was deleted", sessions.Revocation{Kind: sessions.DeletedAPIKey, PrincipalID: uuid.New(), APIKeyID: uuid.New()}},
+		{"a session was revoked", sessions.Revocation{Kind: sessions.RevokedSession, SessionID: uuid.New()}},
+	} {
+		epoch := c.KeyEpoch()
+		tc.change.RevokedAt = now
+		log.add(tc.change)
+		if err := c.CatchUp(context.Background(), log); err != nil {
+			t.Fatal(err)
+		}
+		c.PutKey(epoch, h, key)
+		if _, ok := c.Key(h); ok {
+			t.Fatalf("%s while the key was read: it was cached", tc.name)
+		}
+	}
+	epoch = c.KeyEpoch()
+	c.PutKey(epoch, h, key)
+	if got, ok := c.Key(h); !ok || got != key {
+		t.Fatal("a key read with nothing changing is cached")
+	}
+
+	// Events drop what they concern, and only that.
+	other := &authcache.Key{ID: uuid.New(), PrincipalID: uuid.New()}
+	h2 := [32]byte{2}
+	c.PutKey(c.KeyEpoch(), h2, other)
+	log.add(sessions.Revocation{Kind: sessions.ChangedPrincipal, PrincipalID: key.PrincipalID, RevokedAt: now})
+	if err := c.CatchUp(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Key(h); ok {
+		t.Fatal("a key of a changed principal is still cached")
+	}
+	if _, ok := c.Key(h2); !ok {
+		t.Fatal("another principal's key was dropped")
+	}
+	log.add(sessions.Revocation{Kind: sessions.DeletedAPIKey, PrincipalID: other.PrincipalID, APIKeyID: other.ID, RevokedAt: now})
+	if err := c.CatchUp(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Key(h2); ok {
+		t.Fatal("a deleted key is still cached")
+	}
+
+	c.PutKey(c.KeyEpoch(), h, key)
+	c.Lost(context.Canceled)
+	if _, ok := c.Key(h); ok {
+		t.Fatal("a cache out of sync answers for a key")
+	}
+}
