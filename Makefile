@@ -51,8 +51,16 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet $(TAGS) ./...
 
+# The load harness needs a PostgreSQL server it may create a database on.
+BENCH_DATABASE_URL ?= $(if $(TEST_DATABASE_URL),$(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable)
+BENCH_FLAGS ?=
+
 .PHONY: bench
-bench: ## Run the Go benchmarks
+bench: ## Load harness: replicas on PostgreSQL, ratios to same-run baselines; refreshes BENCHMARKS.md and bench/results.json
+	GOTAGS="$(GOTAGS)" $(GO) run ./cmd/bench -database "$(BENCH_DATABASE_URL)" $(BENCH_FLAGS)
+
+.PHONY: bench-go
+bench-go: ## Run the Go micro-benchmarks
 	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 .PHONY: migrate

@@ -3,9 +3,11 @@ package sessions_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store"
@@ -50,13 +52,29 @@ func benchSession(b *testing.B, backend string) (*sessions.Manager, sessions.Tok
 }
 
 // BenchmarkVerifyAccessToken is the cost every bearer request pays: the
-// HS256 check plus the session lookup that makes revocation immediate.
+// HS256 check plus the revocation check, a session read from the store, or
+// (cached) a lookup in a revocation cache that follows the store's log.
 func BenchmarkVerifyAccessToken(b *testing.B) {
-	for _, backend := range []string{"memory", "postgres"} {
+	for _, backend := range []string{"memory", "postgres", "postgres-cached"} {
 		b.Run(backend, func(b *testing.B) {
-			m, t := benchSession(b, backend)
+			m, t := benchSession(b, strings.TrimSuffix(backend, "-cached"))
 			ctx := context.Background()
+			if strings.HasSuffix(backend, "-cached") {
+				cache, err := authcache.New(authcache.Config{AccessTokenMaxAge: m.Config.AccessTokenMaxAge})
+				if err != nil {
+					b.Fatal(err)
+				}
+				fctx, cancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { defer close(done); cache.Follow(fctx, m.Sessions.(store.Store)) }()
+				b.Cleanup(func() { cancel(); <-done })
+				for !cache.InSync() {
+					time.Sleep(time.Millisecond)
+				}
+				m.Revocations = cache
+			}
 			b.ReportAllocs()
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if _, err := m.VerifyAccessToken(ctx, t.AccessToken); err != nil {

@@ -7,6 +7,7 @@ package tcpproxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -28,16 +29,25 @@ type Proxy struct {
 // ("host:port") until the test ends.
 func Start(t testing.TB, upstream string) *Proxy {
 	t.Helper()
+	p, err := New(upstream)
+	if err != nil {
+		t.Fatalf("tcpproxy: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// New is Start outside a test (the load harness): the caller closes it.
+func New(upstream string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("tcpproxy: listen: %v", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	p := &Proxy{upstream: upstream, ln: ln, gate: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	close(p.gate)
 	p.wg.Add(1)
 	go p.accept()
-	t.Cleanup(p.Close)
-	return p
+	return p, nil
 }
 
 // Addr is the proxy's "host:port".
