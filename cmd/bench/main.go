@@ -78,7 +78,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "a server binary to use instead of building one")
 	flag.BoolVar(&o.merge, "merge", false, "keep the figures of the existing -out file that this run does not measure "+
 		"(to run the phases in several shorter invocations)")
-	skip := flag.String("skip", "", "comma-separated phases to leave out: refresh, logins, propagation, growth")
+	skip := flag.String("skip", "", "comma-separated phases to leave out: gets, refresh, logins, propagation, growth")
 	flag.Parse()
 	o.skip = map[string]bool{}
 	for _, p := range strings.Split(*skip, ",") {
@@ -220,21 +220,25 @@ func run(ctx context.Context, o options) error {
 			return r, err
 		}
 	}
-	step("public, bearer and API-key GETs, alternating")
-	var pubs, bearers, keyeds []stats
-	for range rounds {
-		pubs = append(pubs, h.load(ctx, o.duration/rounds, get(nil), nil))
-		bearers = append(bearers, h.load(ctx, o.duration/rounds, get(func(i int) string { return "Bearer " + sessionsOf[i].Access }), nil))
-		keyeds = append(keyeds, h.load(ctx, o.duration/rounds, get(func(int) string { return "Apikey " + apiKey }), nil))
-	}
-	public, bearer, keyed := merge(pubs), merge(bearers), merge(keyeds)
-	res.Figures["public_get_rps"] = public.rps
-	res.Figures["bearer_get_rps"] = bearer.rps
-	res.Figures["apikey_get_rps"] = keyed.rps
-	res.Figures["bearer_get_ratio"] = medianRatio(bearers, pubs)
-	res.Figures["apikey_get_ratio"] = medianRatio(keyeds, pubs)
-	if n := public.errors + bearer.errors + keyed.errors; n > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("GETs: %d errors", n))
+	var public stats
+	if !o.skip["gets"] {
+		step("public, bearer and API-key GETs, alternating")
+		var pubs, bearers, keyeds []stats
+		for range rounds {
+			pubs = append(pubs, h.load(ctx, o.duration/rounds, get(nil), nil))
+			bearers = append(bearers, h.load(ctx, o.duration/rounds, get(func(i int) string { return "Bearer " + sessionsOf[i].Access }), nil))
+			keyeds = append(keyeds, h.load(ctx, o.duration/rounds, get(func(int) string { return "Apikey " + apiKey }), nil))
+		}
+		var bearer, keyed stats
+		public, bearer, keyed = merge(pubs), merge(bearers), merge(keyeds)
+		res.Figures["public_get_rps"] = public.rps
+		res.Figures["bearer_get_rps"] = bearer.rps
+		res.Figures["apikey_get_rps"] = keyed.rps
+		res.Figures["bearer_get_ratio"] = medianRatio(bearers, pubs)
+		res.Figures["apikey_get_ratio"] = medianRatio(keyeds, pubs)
+		if n := public.errors + bearer.errors + keyed.errors; n > 0 {
+			res.Notes = append(res.Notes, fmt.Sprintf("GETs: %d errors", n))
+		}
 	}
 
 	pool, err := pgxpool.New(ctx, dbURL+"&pool_max_conns="+strconv.Itoa(o.concurrency))
@@ -277,7 +281,9 @@ func run(ctx context.Context, o options) error {
 			return r, err
 		}, nil)
 		res.Figures["logins_per_s"] = logins.rps
-		res.Figures["logins_ratio"] = logins.rps / public.rps
+		if public.rps > 0 {
+			res.Figures["logins_ratio"] = logins.rps / public.rps
+		}
 	}
 
 	if !o.skip["propagation"] {
@@ -861,6 +867,12 @@ func (h *harness) profile(ctx context.Context, bin, cfg, db, dir, kind string) (
 		h.refreshLoad(ctx, h.o.duration, r.url, ss)
 	}
 	r.stop()
+	if keep := os.Getenv("BENCH_KEEP_PROFILES"); keep != "" {
+		_ = os.MkdirAll(keep, 0o755)
+		if data, err := os.ReadFile(prof); err == nil {
+			_ = os.WriteFile(filepath.Join(keep, kind+".pprof"), data, 0o644)
+		}
+	}
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", bin, prof).Output()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w", err)

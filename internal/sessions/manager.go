@@ -68,6 +68,11 @@ type Manager struct {
 	// token's session was revoked; nil (or a cache not in sync) reads the
 	// session from the database on every bearer request.
 	Revocations RevocationCache
+	// VerifiedTokens bounds how many checked access tokens are remembered
+	// (see verifiedTokens): 0 means 10,000, negative none.
+	VerifiedTokens int
+
+	verified verifiedTokens
 }
 
 // Confirmer takes note that a rotation was answered, to be written with
@@ -270,27 +275,35 @@ func (m *Manager) revoke(ctx context.Context, id uuid.UUID, reason string) error
 // follows the revocation log; otherwise it reads the session.
 func (m *Manager) VerifyAccessToken(ctx context.Context, token string) (*authn.Caller, error) {
 	now := m.now()
-	c, err := m.Keys.VerifyAccess(token, now)
-	switch {
-	case errors.Is(err, tokens.ErrExpired):
-		return nil, authn.ErrExpiredToken
-	case err != nil:
-		return nil, authn.ErrInvalidToken
-	}
-	pid, _ := c.PrincipalID()
-	caller := &authn.Caller{
-		Kind: authn.Session, PrincipalID: pid, PrincipalType: identity.PrincipalType(c.SubjectType),
-		Scopes: identity.NewScopeSet(c.Scopes...),
-	}
-	for _, i := range c.Identities {
-		caller.Identities = append(caller.Identities, identity.Identity{ID: i.ID, Provider: i.IDP, PrincipalID: pid})
-	}
-	caller.Admin = caller.Scopes.Has(identity.ScopeWritePrincipals)
-	if c.SessionID != "" {
-		sid, err := uuid.Parse(c.SessionID)
-		if err != nil {
+	caller, hash, ok := m.verified.get(token, now, m.VerifiedTokens)
+	if !ok {
+		c, err := m.Keys.VerifyAccess(token, now)
+		switch {
+		case errors.Is(err, tokens.ErrExpired):
+			return nil, authn.ErrExpiredToken
+		case err != nil:
 			return nil, authn.ErrInvalidToken
 		}
+		pid, _ := c.PrincipalID()
+		caller = &authn.Caller{
+			Kind: authn.Session, PrincipalID: pid, PrincipalType: identity.PrincipalType(c.SubjectType),
+			Scopes: identity.NewScopeSet(c.Scopes...),
+		}
+		for _, i := range c.Identities {
+			caller.Identities = append(caller.Identities, identity.Identity{ID: i.ID, Provider: i.IDP, PrincipalID: pid})
+		}
+		caller.Admin = caller.Scopes.Has(identity.ScopeWritePrincipals)
+		if c.SessionID != "" {
+			sid, err := uuid.Parse(c.SessionID)
+			if err != nil {
+				return nil, authn.ErrInvalidToken
+			}
+			caller.SessionID = sid
+		}
+		m.verified.put(hash, caller, time.Unix(c.ExpiresAt, 0), now, m.VerifiedTokens)
+	}
+	if sid, pid := caller.SessionID, caller.PrincipalID; sid != uuid.Nil {
+		caller.SessionID = uuid.Nil // set again only once the session is known live
 		if m.Revocations != nil {
 			revoked, known := m.Revocations.Revoked(sid, pid)
 			if revoked {

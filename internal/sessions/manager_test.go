@@ -232,9 +232,49 @@ func TestAccessTokenLifetime(t *testing.T) {
 		if tk.ExpiresIn != 600 {
 			t.Fatalf("expires_in %d, want 600", tk.ExpiresIn)
 		}
-		e.clk.Advance(10 * time.Minute)
+		// Verified once, the token is remembered; that never stretches its
+		// life: accepted up to its expiry, refused at the instant itself.
+		if _, err := e.m.VerifyAccessToken(ctx, tk.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Advance(10*time.Minute - time.Microsecond)
+		if _, err := e.m.VerifyAccessToken(ctx, tk.AccessToken); err != nil {
+			t.Fatalf("a microsecond before expiry: %v", err)
+		}
+		e.clk.Advance(time.Microsecond)
 		if _, err := e.m.VerifyAccessToken(ctx, tk.AccessToken); !errors.Is(err, authn.ErrExpiredToken) {
 			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestRememberedTokenStillRevocable: a token remembered as verified is
+// still refused once its session is revoked, and a copy of the caller the
+// remembered one gives cannot change what the next request sees.
+func TestRememberedTokenStillRevocable(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		tk, _ := e.m.Start(ctx, e.p, nil)
+		c1, err := e.m.VerifyAccessToken(ctx, tk.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range c1.Scopes {
+			delete(c1.Scopes, s)
+		}
+		c2, err := e.m.VerifyAccessToken(ctx, tk.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c2.Scopes) == 0 || c2.SessionID != tk.SessionID {
+			t.Fatalf("second caller %+v: scopes or session lost", c2)
+		}
+		if err := e.st.RevokeSession(ctx, tk.SessionID, "test", e.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.m.VerifyAccessToken(ctx, tk.AccessToken); !errors.Is(err, authn.ErrSessionEnded) {
+			t.Fatalf("remembered token of a revoked session: %v, want ErrSessionEnded", err)
 		}
 	})
 }
