@@ -288,10 +288,11 @@ func run(ctx context.Context, o options) error {
 
 	if !o.skip["propagation"] {
 		step("revocation propagation (C's connections cut halfway)")
-		prop, err := h.propagation(ctx, a, b, c, proxy)
+		prop, slowest, err := h.propagation(ctx, a, b, c, proxy)
 		if err != nil {
 			return err
 		}
+		res.Notes = append(res.Notes, "slowest revocation propagations: "+strings.Join(slowest, "; "))
 		res.Figures["revocation_p50_ms"], res.Figures["revocation_p99_ms"], res.Figures["revocation_max_ms"] = prop.p50, prop.p99, prop.max
 		res.Figures["revocation_p99_ratio_to_100ms"] = prop.p99 / 100
 	}
@@ -756,8 +757,14 @@ func rawUpdates(ctx context.Context, d time.Duration, pool *pgxpool.Pool, o opti
 // on A returns B and C refuse the session's access token. Halfway, every
 // connection between C and the database (its listener's too) is reset;
 // they reconnect by themselves.
-func (h *harness) propagation(ctx context.Context, a, b, c *replica, proxy *tcpproxy.Proxy) (stats, error) {
+func (h *harness) propagation(ctx context.Context, a, b, c *replica, proxy *tcpproxy.Proxy) (stats, []string, error) {
 	var lat []time.Duration
+	type sample struct {
+		d       time.Duration
+		round   int
+		replica string
+	}
+	var samples []sample
 	status := func(base, access string) (int, error) {
 		r, _ := http.NewRequest("GET", base+"/api/v1/metadata/", nil)
 		r.Header.Set("Authorization", "Bearer "+access)
@@ -775,7 +782,7 @@ func (h *harness) propagation(ctx context.Context, a, b, c *replica, proxy *tcpp
 		}
 		t, err := h.login(a.url, fmt.Sprintf("user%d", i%users))
 		if err != nil {
-			return stats{}, err
+			return stats{}, nil, err
 		}
 		for _, r := range []*replica{b, c} {
 			// C may be reconnecting: it answers from the database meanwhile.
@@ -785,30 +792,38 @@ func (h *harness) propagation(ctx context.Context, a, b, c *replica, proxy *tcpp
 					break
 				}
 				if tries > 200 {
-					return stats{}, fmt.Errorf("replica %s does not accept a fresh token: %d %v", r.name, code, err)
+					return stats{}, nil, fmt.Errorf("replica %s does not accept a fresh token: %d %v", r.name, code, err)
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
 		body, _ := json.Marshal(map[string]string{"refresh_token": t.Refresh})
 		if err := h.post(a.url+"/api/v1/auth/session/revoke", bytes.NewReader(body), "application/json", "", nil); err != nil {
-			return stats{}, err
+			return stats{}, nil, err
 		}
 		revoked := time.Now()
 		for _, r := range []*replica{b, c} {
 			for {
 				code, err := status(r.url, t.Access)
 				if err == nil && code == 401 {
-					lat = append(lat, time.Since(revoked))
+					d := time.Since(revoked)
+					lat = append(lat, d)
+					samples = append(samples, sample{d, i, r.name})
 					break
 				}
 				if time.Since(revoked) > 30*time.Second || ctx.Err() != nil {
-					return stats{}, fmt.Errorf("replica %s still accepts a token revoked 30s ago", r.name)
+					return stats{}, nil, fmt.Errorf("replica %s still accepts a token revoked 30s ago", r.name)
 				}
 			}
 		}
 	}
-	return summarize(lat, 0, 0), nil
+	slices.SortFunc(samples, func(x, y sample) int { return int(y.d - x.d) })
+	var slowest []string
+	for _, s := range samples[:min(5, len(samples))] {
+		slowest = append(slowest, fmt.Sprintf("%s in round %d (cut before round %d): %.1f ms",
+			s.replica, s.round, h.o.rounds/2, float64(s.d.Microseconds())/1000))
+	}
+	return summarize(lat, 0, 0), slowest, nil
 }
 
 // fillSessions tops the sessions table up to n rows (sessions of a

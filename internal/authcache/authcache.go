@@ -173,6 +173,24 @@ func (c *Cache) CatchUp(ctx context.Context, log sessions.LogReader) error {
 	}
 }
 
+// Apply implements sessions.LogFollower: the next entry, as a notification
+// carried it, is applied without reading the log.
+func (c *Cache) Apply(e sessions.Revocation) bool {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	switch {
+	case !c.rebuilt:
+		return false
+	case e.Seq <= c.cursor:
+		return true // read already (this replica's own write, caught up at once)
+	case e.Seq != c.cursor+1:
+		return false // a gap (a rolled-back append, or a lost notification): read the log
+	}
+	c.apply([]sessions.Revocation{e})
+	c.cursor = e.Seq
+	return true
+}
+
 // apply records entries and drops the keys they concern.
 func (c *Cache) apply(entries []sessions.Revocation) {
 	now := c.cfg.Now()

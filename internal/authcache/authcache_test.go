@@ -176,3 +176,41 @@ func TestKeyReadDuringAChangeIsNotCached(t *testing.T) {
 		t.Fatal("a cache out of sync answers for a key")
 	}
 }
+
+// TestApplyInOrderOnly: an entry a notification carries is applied only
+// when it is the next one; a gap makes the feed read the log.
+func TestApplyInOrderOnly(t *testing.T) {
+	c := newCache(t)
+	e := func(seq int64) sessions.Revocation {
+		return sessions.Revocation{Seq: seq, Kind: sessions.RevokedSession, SessionID: uuid.New(), RevokedAt: now}
+	}
+	if c.Apply(e(1)) {
+		t.Fatal("applied before the first rebuild, with no cursor to follow")
+	}
+	log := &memLog{}
+	log.add(e(0)) // seq 1
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	known := e(1)
+	if !c.Apply(known) {
+		t.Fatal("an entry read already is not reported as known")
+	}
+	if revoked, _ := c.Revoked(known.SessionID, uuid.New()); revoked {
+		t.Fatal("an entry read already was applied again from its payload (a different session under seq 1)")
+	}
+	next := e(2)
+	if !c.Apply(next) {
+		t.Fatal("the next entry was not applied")
+	}
+	if revoked, known := c.Revoked(next.SessionID, uuid.New()); !revoked || !known {
+		t.Fatal("the next entry applied but not held")
+	}
+	gap := e(4)
+	if c.Apply(gap) {
+		t.Fatal("an entry after a gap was applied")
+	}
+	if revoked, _ := c.Revoked(gap.SessionID, uuid.New()); revoked {
+		t.Fatal("an entry after a gap is held")
+	}
+}

@@ -2,6 +2,9 @@ package sessions
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,6 +29,11 @@ type LogFollower interface {
 	// CatchUp reads what the log gained since the last Resync or CatchUp.
 	// The feed calls it after each commit that appended to the log.
 	CatchUp(ctx context.Context, log LogReader) error
+	// Apply takes one entry as a notification carried it. It reports false
+	// when the entry does not follow what the follower has read (a gap:
+	// the feed then calls CatchUp), true when it is applied or already
+	// known.
+	Apply(e Revocation) bool
 	// Lost says the feed can no longer vouch that every commit wakes the
 	// follower (connection lost, a read failed, or its heartbeat went
 	// unanswered for too long) until the next Resync.
@@ -51,4 +59,37 @@ type RevocationCache interface {
 	// Revoke records a revocation this replica has just committed (the
 	// log brings it too, a moment later).
 	Revoke(sessionID uuid.UUID, at time.Time)
+}
+
+// Payload is the entry as a notification carries it, so that a follower
+// can apply it without reading the log: "seq kind session principal key
+// micros", the ids in their canonical form (the zero UUID when unset).
+func (r Revocation) Payload() string {
+	return strconv.FormatInt(r.Seq, 10) + " " + string(r.Kind) + " " + r.SessionID.String() + " " +
+		r.PrincipalID.String() + " " + r.APIKeyID.String() + " " + strconv.FormatInt(r.RevokedAt.UnixMicro(), 10)
+}
+
+// ParseRevocationPayload reads what Payload wrote.
+func ParseRevocationPayload(s string) (Revocation, error) {
+	f := strings.Fields(s)
+	if len(f) != 6 {
+		return Revocation{}, fmt.Errorf("revocation payload: %d fields, want 6", len(f))
+	}
+	var r Revocation
+	var err error
+	if r.Seq, err = strconv.ParseInt(f[0], 10, 64); err != nil || r.Seq <= 0 {
+		return Revocation{}, fmt.Errorf("revocation payload: seq %q", f[0])
+	}
+	r.Kind = RevocationKind(f[1])
+	for i, dst := range []*uuid.UUID{&r.SessionID, &r.PrincipalID, &r.APIKeyID} {
+		if *dst, err = uuid.Parse(f[2+i]); err != nil {
+			return Revocation{}, fmt.Errorf("revocation payload: %w", err)
+		}
+	}
+	us, err := strconv.ParseInt(f[5], 10, 64)
+	if err != nil {
+		return Revocation{}, fmt.Errorf("revocation payload: time %q", f[5])
+	}
+	r.RevokedAt = time.UnixMicro(us).UTC()
+	return r, nil
 }

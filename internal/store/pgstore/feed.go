@@ -33,7 +33,7 @@ const (
 )
 
 const (
-	payloadLog  = "log"
+	payloadLog  = "log:"
 	payloadPing = "ping:"
 )
 
@@ -156,6 +156,13 @@ func (fd *feed) HandleNotification(ctx context.Context, n *pgconn.Notification, 
 	if strings.HasPrefix(n.Payload, payloadPing) || !fd.synced.Load() {
 		return nil // another replica's heartbeat; or a rebuild is due anyway
 	}
+	// The common case: the entry follows what the follower has, and the
+	// notification carries it, so no read is needed.
+	if rest, ok := strings.CutPrefix(n.Payload, payloadLog); ok {
+		if e, err := sessions.ParseRevocationPayload(rest); err == nil && fd.f.Apply(e) {
+			return nil
+		}
+	}
 	r, err := fd.reader(conn)
 	if err == nil {
 		err = fd.f.CatchUp(ctx, r)
@@ -204,4 +211,4 @@ func (connDB) Exclusive(context.Context, int64, func(sqlstore.Querier) error) (b
 	return false, errReadOnly
 }
 func (connDB) OrderRevocations(context.Context, sqlstore.Querier) error { return errReadOnly }
-func (connDB) Notify(context.Context, sqlstore.Querier) error           { return errReadOnly }
+func (connDB) Notify(context.Context, sqlstore.Querier, sessions.Revocation) error { return errReadOnly }

@@ -284,9 +284,10 @@ func (d *db) OrderRevocations(ctx context.Context, q sqlstore.Querier) error {
 }
 
 // Notify sends a notification on NotifyChannel in the transaction, which
-// PostgreSQL delivers to listeners only once it commits.
-func (d *db) Notify(ctx context.Context, q sqlstore.Querier) error {
-	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payloadLog)
+// PostgreSQL delivers to listeners only once it commits. It carries the
+// entry, so that followers need not read it back.
+func (d *db) Notify(ctx context.Context, q sqlstore.Querier, e sessions.Revocation) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payloadLog+e.Payload())
 	return err
 }
 

@@ -239,7 +239,7 @@ func (d *db) OrderRevocations(context.Context, sqlstore.Querier) error { return 
 
 // Notify has nobody to tell: every follower is in this process, and the
 // Store wakes those itself after the commit.
-func (d *db) Notify(context.Context, sqlstore.Querier) error { return nil }
+func (d *db) Notify(context.Context, sqlstore.Querier, sessions.Revocation) error { return nil }
 
 // mapErr turns a SQLite error into the storeerr sentinels, keeping the cause.
 func mapErr(err error) error {

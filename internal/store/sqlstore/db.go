@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+
+	"github.com/tiledgo/server/internal/sessions"
 )
 
 // Querier runs statements on a pool, a connection or inside a transaction.
@@ -52,7 +54,9 @@ type DB interface {
 	// log. It must wake the followers in other processes once the
 	// transaction has committed, and never before (PostgreSQL: NOTIFY).
 	// Followers in this process are woken by the Store itself (Subscribe).
-	Notify(ctx context.Context, q Querier) error
+	// e is the entry just appended, with its Seq, for the notification to
+	// carry.
+	Notify(ctx context.Context, q Querier, e sessions.Revocation) error
 }
 
 // Dialect holds the few pieces of SQL that differ between backends beyond

@@ -266,12 +266,13 @@ func (s *Store) appendLog(ctx context.Context, q Querier, e sessions.Revocation)
 	if err := s.db.OrderRevocations(ctx, q); err != nil {
 		return err
 	}
-	if _, err := q.Exec(ctx, `INSERT INTO revocations (kind, session_id, principal_id, api_key_id, revoked_at)
-		VALUES ($1, $2, $3, $4, $5)`, string(e.Kind), uuidArg(e.SessionID), uuidArg(e.PrincipalID),
-		uuidArg(e.APIKeyID), ts(e.RevokedAt)); err != nil {
+	e.RevokedAt = ts(e.RevokedAt)
+	if err := q.QueryRow(ctx, `INSERT INTO revocations (kind, session_id, principal_id, api_key_id, revoked_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING seq`, string(e.Kind), uuidArg(e.SessionID), uuidArg(e.PrincipalID),
+		uuidArg(e.APIKeyID), e.RevokedAt).Scan(&e.Seq); err != nil {
 		return err
 	}
-	return s.db.Notify(ctx, q)
+	return s.db.Notify(ctx, q, e)
 }
 
 // RevocationsSince implements sessions.Store.

@@ -219,6 +219,20 @@ func (r *recorder) read(ctx context.Context, log sessions.LogReader) error {
 	}
 }
 
+func (r *recorder) Apply(e sessions.Revocation) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case e.Seq <= r.cursor:
+		return true
+	case e.Seq != r.cursor+1:
+		return false
+	}
+	r.seen = append(r.seen, e)
+	r.cursor = e.Seq
+	return true
+}
+
 func (r *recorder) Lost(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
