@@ -211,4 +211,6 @@ func (connDB) Exclusive(context.Context, int64, func(sqlstore.Querier) error) (b
 	return false, errReadOnly
 }
 func (connDB) OrderRevocations(context.Context, sqlstore.Querier) error { return errReadOnly }
-func (connDB) Notify(context.Context, sqlstore.Querier, sessions.Revocation) error { return errReadOnly }
+func (connDB) Notify(context.Context, sqlstore.Querier, sessions.Revocation) error {
+	return errReadOnly
+}
