@@ -32,6 +32,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -86,12 +87,31 @@ func main() {
 			o.skip[p] = true
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Interrupted, it still stops its replicas and drops its database.
+	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sctx, 10*time.Minute)
 	defer cancel()
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// commandLine is how this run was asked for, without -bin (a prebuilt
+// server binary of the same tree changes no figure).
+func commandLine(args []string) string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-bin" || a == "--bin":
+			i++
+		case strings.HasPrefix(a, "-bin=") || strings.HasPrefix(a, "--bin="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return strings.TrimSpace("go run ./cmd/bench " + strings.Join(out, " "))
 }
 
 func firstNonEmpty(vs ...string) string {
@@ -106,9 +126,9 @@ func firstNonEmpty(vs ...string) string {
 // results is bench/results.json.
 type results struct {
 	Command string `json:"command"`
-	// Earlier lists the commands of earlier invocations whose figures a
-	// -merge run kept.
-	Earlier  []string           `json:"earlier,omitempty"`
+	// Sources names, for each figure and profile, the command that measured
+	// it (a -merge run keeps figures of earlier invocations).
+	Sources  map[string]string  `json:"sources"`
 	Date     string             `json:"date"`
 	Machine  string             `json:"machine"`
 	Settings map[string]any     `json:"settings"`
@@ -127,7 +147,7 @@ const (
 func run(ctx context.Context, o options) error {
 	start := time.Now()
 	res := &results{
-		Command: "go run ./cmd/bench " + strings.Join(os.Args[1:], " "),
+		Command: commandLine(os.Args[1:]),
 		Date:    start.UTC().Format("2006-01-02"),
 		Machine: fmt.Sprintf("%d cores, %s, PostgreSQL on the same host", runtime.NumCPU(), runtime.Version()),
 		Settings: map[string]any{"duration": o.duration.String(), "concurrency": o.concurrency, "rounds": o.rounds,
@@ -309,6 +329,7 @@ func run(ctx context.Context, o options) error {
 		big := h.refreshLoad(ctx, o.duration, a.url, sessionsOf)
 		res.Figures["growth_small_p99_ms"], res.Figures["growth_big_p99_ms"] = small.p99, big.p99
 		res.Figures["growth_p99_ratio"] = big.p99 / small.p99
+		res.Figures["growth_small_sessions"], res.Figures["growth_big_sessions"] = float64(o.small), float64(o.big)
 	}
 
 	if o.profile {
@@ -888,18 +909,27 @@ func (h *harness) profile(ctx context.Context, bin, cfg, db, dir, kind string) (
 			_ = os.WriteFile(filepath.Join(keep, kind+".pprof"), data, 0o644)
 		}
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=15", bin, prof).Output()
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=200", bin, prof).Output()
 	if err != nil {
 		return "", fmt.Errorf("go tool pprof: %w", err)
 	}
-	// Keep the summary and the table, not pprof's preamble.
+	// The summary, the header, and the heaviest frames (cumulative) of the
+	// server's own code and of what it calls for this path (JWT, JSON,
+	// hashing, pgx, the HTTP server's reads and writes); the runtime and
+	// the middleware chain's pass-through frames say nothing about the path.
+	interesting := []string{"tiledgo/server", "golang-jwt", "encoding/json", "crypto/", "pgx", "pgconn",
+		"net/http.(*conn).readRequest", "net/http.(*response).finishRequest", "runtime.mallocgc", "runtime.gcBgMarkWorker"}
 	var keep []string
+	n := 0
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Type:") ||
-			strings.HasPrefix(line, "Time:") || strings.TrimSpace(line) == "" {
-			continue
+		switch {
+		case strings.HasPrefix(line, "Duration:") || strings.Contains(line, "flat%"):
+			keep = append(keep, line)
+		case n < 20 && slices.ContainsFunc(interesting, func(s string) bool { return strings.Contains(line, s) }) &&
+			!strings.Contains(line, "internal/http/api.(*Server)") && !strings.Contains(line, ".func1"):
+			keep = append(keep, line)
+			n++
 		}
-		keep = append(keep, line)
 	}
 	return strings.Join(keep, "\n"), nil
 }
@@ -924,7 +954,7 @@ func table(res *results) []row {
 			ms(f["revocation_p99_ms"]) + ", max " + ms(f["revocation_max_ms"]), x(f["revocation_p99_ratio_to_100ms"]) + " of 100 ms (p99)", "p99 <= 100 ms"},
 		{"start_to_ready_ms", "start to ready, one replica", ms(f["start_to_ready_ms"]), "", ""},
 		{"idle_rss_mib", "idle RSS, one replica", strconv.FormatFloat(f["idle_rss_mib"], 'f', 1, 64) + " MiB", "", ""},
-		{"growth_small_p99_ms", "refresh p99, small / large sessions table", ms(f["growth_small_p99_ms"]) + " / " + ms(f["growth_big_p99_ms"]),
+		{"growth_small_p99_ms", "refresh p99 with " + n(f["growth_small_sessions"]) + " / " + n(f["growth_big_sessions"]) + " sessions in the table", ms(f["growth_small_p99_ms"]) + " / " + ms(f["growth_big_p99_ms"]),
 			x(f["growth_p99_ratio"]), "<= 1.2"},
 	}
 	var out []row
@@ -942,36 +972,45 @@ const (
 )
 
 func report(res *results, o options) error {
+	res.Sources = map[string]string{}
+	for k := range res.Figures {
+		res.Sources[k] = res.Command
+	}
+	for k := range res.Profiles {
+		res.Sources["profile_"+k] = res.Command
+	}
 	if o.merge && o.out != "" {
 		if data, err := os.ReadFile(o.out); err == nil {
 			var old results
 			if err := json.Unmarshal(data, &old); err != nil {
 				return fmt.Errorf("%s: %w", o.out, err)
 			}
-			kept := false
 			for k, v := range old.Figures {
 				if _, ok := res.Figures[k]; !ok {
-					res.Figures[k], kept = v, true
+					res.Figures[k], res.Sources[k] = v, old.Sources[k]
 				}
 			}
 			for k, v := range old.Profiles {
 				if _, ok := res.Profiles[k]; !ok {
-					res.Profiles[k], kept = v, true
+					res.Profiles[k], res.Sources["profile_"+k] = v, old.Sources["profile_"+k]
 				}
-			}
-			if kept {
-				res.Earlier = append(old.Earlier, old.Command)
 			}
 		}
 	}
 	var md strings.Builder
-	cmds := strings.Join(append(slices.Clone(res.Earlier), res.Command), "\n")
+	var cmdList []string
+	for _, c := range res.Sources {
+		if c != "" && !slices.Contains(cmdList, c) {
+			cmdList = append(cmdList, c)
+		}
+	}
+	slices.Sort(cmdList)
+	cmds := strings.Join(cmdList, "\n")
 	fmt.Fprintf(&md, "%s\n## Load harness (%s)\n\nMachine: %s. Made by:\n\n```sh\n%s\n```\n\n", markStart, res.Date, res.Machine, cmds)
-	fmt.Fprintf(&md, "Settings: %d clients, %s per measure (compared measures alternate in %d slices; a ratio is the "+
-		"median of the slices' ratios), %d propagation rounds, growth from %d to %d sessions; the run took %s, "+
-		"1-minute load average %s before and %s after (the machine is shared).\n\n",
-		o.concurrency, o.duration, rounds, o.rounds, o.small, o.big, res.Settings["elapsed"],
-		res.Settings["load_average_before"], res.Settings["load_average_after"])
+	fmt.Fprintf(&md, "%d clients; compared measures alternate in %d slices and a ratio is the median of the slices' "+
+		"ratios; %d propagation rounds. The last invocation took %s, 1-minute load average %s before and %s after "+
+		"(the machine is shared with other work).\n\n",
+		o.concurrency, rounds, o.rounds, res.Settings["elapsed"], res.Settings["load_average_before"], res.Settings["load_average_after"])
 	md.WriteString("| measure | figure | ratio to its baseline | target |\n| --- | ---: | ---: | ---: |\n")
 	for _, r := range table(res) {
 		fmt.Fprintf(&md, "| %s | %s | %s | %s |\n", r.name, r.value, r.ratio, r.target)
@@ -981,7 +1020,7 @@ func report(res *results, o options) error {
 	}
 	for _, name := range []string{"read", "refresh"} {
 		if p, ok := res.Profiles[name]; ok {
-			fmt.Fprintf(&md, "\nCPU profile of the %s path (one replica under the same load; `go tool pprof -top`):\n\n```\n%s\n```\n", name, p)
+			fmt.Fprintf(&md, "\nCPU profile of the %s path (one replica under the same load; `go tool pprof -top -cum`, the heaviest frames of the path):\n\n```\n%s\n```\n", name, p)
 		}
 	}
 	md.WriteString(markEnd + "\n")
