@@ -313,6 +313,10 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		res.Notes = append(res.Notes, "slowest revocation propagations: "+strings.Join(slowest, "; "))
+		// The cut must have reached C's listener: its log says so.
+		logC, _ := os.ReadFile(filepath.Join(work, "replica-C.log"))
+		res.Notes = append(res.Notes, fmt.Sprintf("replica C's listener: lost sync with the revocation log %d time(s) during the run (from its log)",
+			strings.Count(string(logC), "authentication cache out of sync")))
 		res.Figures["revocation_p50_ms"], res.Figures["revocation_p99_ms"], res.Figures["revocation_max_ms"] = prop.p50, prop.p99, prop.max
 		res.Figures["revocation_p99_ratio_to_100ms"] = prop.p99 / 100
 	}
@@ -993,6 +997,14 @@ func report(res *results, o options) error {
 			for k, v := range old.Profiles {
 				if _, ok := res.Profiles[k]; !ok {
 					res.Profiles[k], res.Sources["profile_"+k] = v, old.Sources["profile_"+k]
+				}
+			}
+			// A note is kept unless this run wrote one on the same subject
+			// (the words before its colon).
+			subject := func(n string) string { sub, _, _ := strings.Cut(n, ":"); return sub }
+			for _, n := range old.Notes {
+				if !slices.ContainsFunc(res.Notes, func(m string) bool { return subject(m) == subject(n) }) {
+					res.Notes = append(res.Notes, n)
 				}
 			}
 		}
