@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -46,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tiledgo/server/internal/testing/oidcprovider"
 	"github.com/tiledgo/server/internal/testing/tcpproxy"
 )
 
@@ -60,6 +62,7 @@ type options struct {
 	tags        string
 	bin         string
 	skip        map[string]bool
+	profiles    []string
 	merge       bool
 }
 
@@ -79,8 +82,10 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "a server binary to use instead of building one")
 	flag.BoolVar(&o.merge, "merge", false, "keep the figures of the existing -out file that this run does not measure "+
 		"(to run the phases in several shorter invocations)")
+	profiles := flag.String("profiles", "read,refresh", "paths to profile when -profile is set: read (bearer GET), refresh, public, apikey")
 	skip := flag.String("skip", "", "comma-separated phases to leave out: gets, refresh, logins, propagation, growth")
 	flag.Parse()
+	o.profiles = strings.Split(*profiles, ",")
 	o.skip = map[string]bool{}
 	for _, p := range strings.Split(*skip, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -188,8 +193,17 @@ func run(ctx context.Context, o options) error {
 	viaProxy := *u
 	viaProxy.Host = proxy.Addr()
 
+	// An OpenID Connect issuer for resource-server mode's external JWTs.
+	issuer, err := oidcprovider.New(oidcprovider.Options{ClientID: "bench", ClientSecret: "bench-secret"})
+	if err != nil {
+		return err
+	}
+	defer issuer.Close()
+	externalJWT := issuer.SignRS256(map[string]any{"iss": issuer.Issuer(), "sub": "bench-external-user",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+
 	cfgPath := filepath.Join(work, "config.yml")
-	if err := os.WriteFile(cfgPath, []byte(configYAML()), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(configYAML(issuer.Issuer())), 0o600); err != nil {
 		return err
 	}
 
@@ -242,21 +256,24 @@ func run(ctx context.Context, o options) error {
 	}
 	var public stats
 	if !o.skip["gets"] {
-		step("public, bearer and API-key GETs, alternating")
-		var pubs, bearers, keyeds []stats
+		step("public, bearer, API-key and external-JWT GETs, alternating")
+		var pubs, bearers, keyeds, externals []stats
 		for range rounds {
 			pubs = append(pubs, h.load(ctx, o.duration/rounds, get(nil), nil))
 			bearers = append(bearers, h.load(ctx, o.duration/rounds, get(func(i int) string { return "Bearer " + sessionsOf[i].Access }), nil))
 			keyeds = append(keyeds, h.load(ctx, o.duration/rounds, get(func(int) string { return "Apikey " + apiKey }), nil))
+			externals = append(externals, h.load(ctx, o.duration/rounds, get(func(int) string { return "Bearer " + externalJWT }), nil))
 		}
-		var bearer, keyed stats
-		public, bearer, keyed = merge(pubs), merge(bearers), merge(keyeds)
+		var bearer, keyed, external stats
+		public, bearer, keyed, external = merge(pubs), merge(bearers), merge(keyeds), merge(externals)
+		res.Figures["external_get_rps"] = external.rps
+		res.Figures["external_get_ratio"] = medianRatio(externals, pubs)
 		res.Figures["public_get_rps"] = public.rps
 		res.Figures["bearer_get_rps"] = bearer.rps
 		res.Figures["apikey_get_rps"] = keyed.rps
 		res.Figures["bearer_get_ratio"] = medianRatio(bearers, pubs)
 		res.Figures["apikey_get_ratio"] = medianRatio(keyeds, pubs)
-		if n := public.errors + bearer.errors + keyed.errors; n > 0 {
+		if n := public.errors + bearer.errors + keyed.errors + external.errors; n > 0 {
 			res.Notes = append(res.Notes, fmt.Sprintf("GETs: %d errors", n))
 		}
 	}
@@ -337,7 +354,12 @@ func run(ctx context.Context, o options) error {
 	}
 
 	if o.profile {
-		for _, p := range []struct{ name, kind string }{{"read", "bearer"}, {"refresh", "refresh"}} {
+		kinds := map[string]string{"read": "bearer", "refresh": "refresh", "public": "public", "apikey": "apikey"}
+		for _, name := range o.profiles {
+			p := struct{ name, kind string }{name, kinds[name]}
+			if p.kind == "" {
+				return fmt.Errorf("-profiles: unknown path %q (read, refresh, public, apikey)", name)
+			}
 			step("profile the " + p.name + " path")
 			top, err := h.profile(ctx, bin, cfgPath, dbURL, work, p.kind)
 			if err != nil {
@@ -361,7 +383,7 @@ func step(s string) {
 // configYAML is a multi-user server with public reads (so the public GET
 // and the authenticated ones hit the same handler), a dictionary provider
 // and shared token keys, as replicas behind a load balancer have.
-func configYAML() string {
+func configYAML(issuer string) string {
 	var b strings.Builder
 	b.WriteString(`authentication:
   allow_anonymous_access: true
@@ -383,6 +405,10 @@ func configYAML() string {
 trees:
   - path: /
     tree: tiled.examples.generated_minimal:tree
+auth:
+  enabled: true
+  issuer: ` + issuer + `
+  algorithms: [RS256]
 `)
 	return b.String()
 }
@@ -895,6 +921,23 @@ func (h *harness) profile(ctx context.Context, bin, cfg, db, dir, kind string) (
 		}
 	}
 	switch kind {
+	case "public":
+		h.load(ctx, h.o.duration, func(int) (*http.Request, error) {
+			return http.NewRequest("GET", r.url+"/api/v1/metadata/", nil)
+		}, nil)
+	case "apikey":
+		key, err := h.createKey(r.url, ss[0].Access)
+		if err != nil {
+			r.stop()
+			return "", err
+		}
+		h.load(ctx, h.o.duration, func(int) (*http.Request, error) {
+			req, err := http.NewRequest("GET", r.url+"/api/v1/metadata/", nil)
+			if err == nil {
+				req.Header.Set("Authorization", "Apikey "+key)
+			}
+			return req, err
+		}, nil)
 	case "bearer":
 		h.load(ctx, h.o.duration, func(i int) (*http.Request, error) {
 			req, err := http.NewRequest("GET", r.url+"/api/v1/metadata/", nil)
@@ -949,6 +992,7 @@ func table(res *results) []row {
 		{"public_get_rps", "public `GET /api/v1/metadata/` (baseline)", n(f["public_get_rps"]) + " req/s", "1", ""},
 		{"bearer_get_rps", "bearer GET (access token)", n(f["bearer_get_rps"]) + " req/s", x(f["bearer_get_ratio"]) + " public", ">= 0.9"},
 		{"apikey_get_rps", "API-key GET", n(f["apikey_get_rps"]) + " req/s", x(f["apikey_get_ratio"]) + " public", ">= 0.85"},
+		{"external_get_rps", "external bearer JWT GET (RS256, resource-server mode)", n(f["external_get_rps"]) + " req/s", x(f["external_get_ratio"]) + " public", ""},
 		{"raw_update_tps", "raw `UPDATE ... RETURNING` by primary key, pgx (baseline)", n(f["raw_update_tps"]) + " tx/s, p50 " +
 			ms(f["raw_update_p50_ms"]) + ", p99 " + ms(f["raw_update_p99_ms"]), "1", ""},
 		{"refresh_rps", "refresh rotations", n(f["refresh_rps"]) + " /s, p50 " + ms(f["refresh_p50_ms"]) + ", p99 " + ms(f["refresh_p99_ms"]),
@@ -1030,7 +1074,7 @@ func report(res *results, o options) error {
 	for _, note := range res.Notes {
 		fmt.Fprintf(&md, "\nNote: %s\n", note)
 	}
-	for _, name := range []string{"read", "refresh"} {
+	for _, name := range slices.Sorted(maps.Keys(res.Profiles)) {
 		if p, ok := res.Profiles[name]; ok {
 			fmt.Fprintf(&md, "\nCPU profile of the %s path (one replica under the same load; `go tool pprof -top -cum`, the heaviest frames of the path):\n\n```\n%s\n```\n", name, p)
 		}

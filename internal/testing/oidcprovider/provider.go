@@ -123,6 +123,9 @@ func Start(t testing.TB, o Options) *Provider {
 	return p
 }
 
+// New is Start outside a test (the load harness): the caller closes it.
+func New(o Options) (*Provider, error) { return start(o) }
+
 func start(o Options) (*Provider, error) {
 	addr := o.Addr
 	if addr == "" {
