@@ -68,14 +68,14 @@ migrate: build ## Apply migrations to DATABASE_URI (e.g. make migrate DATABASE_U
 	TILED_DATABASE_URI="$(DATABASE_URI)" ./$(BIN) migrate up
 
 .PHONY: compose-up
-compose-up: ## Start PostgreSQL and two replicas behind a proxy with docker compose
+compose-up: ## Start PostgreSQL, three replicas behind a proxy, Jaeger and Prometheus with docker compose
 	docker compose up --build
 
 .PHONY: k8s-validate
-k8s-validate: ## Check the Kubernetes manifests (structure, references, embedded config; kubectl dry-run when a cluster answers)
-	$(GO) test -count=1 ./deploy/k8s/
+k8s-validate: ## Check the Kubernetes manifests and the compose file (strict k8s.io/api decoding, kustomize build, references, alerts; kubectl dry-run when a cluster answers)
+	$(GO) test $(TAGS) -count=1 ./deploy/...
 	@if command -v kubectl >/dev/null && kubectl cluster-info --request-timeout=3s >/dev/null 2>&1; then \
-	  kubectl apply --dry-run=server -f deploy/k8s/; \
+	  kubectl apply --dry-run=server -k deploy/k8s/; \
 	else echo "kubectl dry-run skipped: no cluster answers (the manifest tests above ran)"; fi
 
 SWAGGER_UI_DIR := internal/http/docs/swaggerui
