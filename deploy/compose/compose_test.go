@@ -393,6 +393,9 @@ func TestProxyUpstreams(t *testing.T) {
 	if bytes.Contains(upstream[2], []byte("ip_hash")) || bytes.Contains(upstream[2], []byte("hash ")) || bytes.Contains(upstream[2], []byte("sticky")) {
 		t.Error("the upstream is sticky: consecutive requests of one flow must be free to land on different replicas")
 	}
+	if !regexp.MustCompile(`(?m)^\s*zone\s+\S+\s+\S+;`).Match(upstream[2]) {
+		t.Error("the upstream has no zone: each nginx worker would keep its own round-robin position")
+	}
 	if !regexp.MustCompile(`proxy_pass\s+http://` + regexp.QuoteMeta(string(upstream[1])) + `\s*;`).Match(b) {
 		t.Errorf("nginx does not proxy_pass to upstream %s", upstream[1])
 	}

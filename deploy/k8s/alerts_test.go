@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,7 @@ const (
 	// rule file the compose Prometheus loads.
 	serverGroup   = "tiled"
 	composeAlerts = "../compose/alerts.yml"
+	readmePath    = "../../README.md"
 )
 
 // targetLabels are the labels Prometheus adds to every scraped series.
@@ -276,4 +278,31 @@ func checkValue(series string, m *promlabels.Matcher, routes []string, objects m
 		}
 	}
 	return nil
+}
+
+// TestREADMEShowsEveryAlert keeps README "Operating at scale" and the rules
+// the same: each alert appears there by name with its expression.
+func TestREADMEShowsEveryAlert(t *testing.T) {
+	b, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Operating at scale\n")
+	if !ok {
+		t.Fatal(`README has no "## Operating at scale" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	space := regexp.MustCompile(`\s+`)
+	norm := func(s string) string { return space.ReplaceAllString(strings.TrimSpace(s), " ") }
+	text := norm(section)
+	for _, g := range prometheusRule(t).Groups {
+		for _, r := range g.Rules {
+			if !strings.Contains(section, "`"+r.Alert+"`") {
+				t.Errorf("README does not name alert %s", r.Alert)
+			}
+			if !strings.Contains(text, norm(r.Expr)) {
+				t.Errorf("README does not show %s's expression as the rules have it:\n%s", r.Alert, r.Expr)
+			}
+		}
+	}
 }
