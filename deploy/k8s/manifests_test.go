@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,6 +306,8 @@ func TestBaseHasEveryPart(t *testing.T) {
 	}
 }
 
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
 // TestPodReferences: every Secret, ConfigMap and volume a pod names exists,
 // every container runs a server command, and all run the same image.
 func TestPodReferences(t *testing.T) {
@@ -330,6 +333,17 @@ func TestPodReferences(t *testing.T) {
 				if ef.SecretRef != nil && !slices.ContainsFunc(o.Secrets, func(s *corev1.Secret) bool { return s.Name == ef.SecretRef.Name }) {
 					t.Errorf("%s: envFrom names Secret %q, not defined here", p.owner, ef.SecretRef.Name)
 				}
+			}
+			// Kubernetes expands $(VAR) only for variables defined earlier
+			// in env; any other reference stays as literal text.
+			var defined []string
+			for _, e := range c.Env {
+				for _, m := range envRef.FindAllStringSubmatch(e.Value, -1) {
+					if !slices.Contains(defined, m[1]) {
+						t.Errorf("%s: env %s refers to $(%s), not defined before it", p.owner, e.Name, m[1])
+					}
+				}
+				defined = append(defined, e.Name)
 			}
 			for _, m := range c.VolumeMounts {
 				if !slices.Contains(volumes, m.Name) {
