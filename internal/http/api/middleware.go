@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/logging"
@@ -101,7 +102,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"method", r.Method, "path", r.URL.Path, "route", c.Path(),
 			"status", c.Response().Status, "bytes", c.Response().Size,
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"caller", authn.FromContext(r.Context()).Name(), "remote", c.RealIP())
+			"caller", authn.FromContext(r.Context()).Name(), "remote", forwarded.FromContext(r.Context()).String())
 		return nil
 	}
 }
@@ -188,9 +189,8 @@ func setCookie(c echo.Context, name, value string) {
 	})
 }
 
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
-}
+// isHTTPS: the client reached us (or the first trusted proxy) over TLS.
+func isHTTPS(r *http.Request) bool { return forwarded.Scheme(r) == "https" }
 
 func hasCookie(r *http.Request, name string) bool {
 	_, err := r.Cookie(name)

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tiledgo/server/internal/authn"
+	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/version"
 )
@@ -89,6 +90,17 @@ type Deps struct {
 	// callers holding the metrics scope, as Tiled does; nil serves nothing
 	// there (metrics.prometheus: false).
 	MetricsHandler http.Handler
+	// Forwarded decides who the client is; its zero value believes no
+	// forwarding header (server.trusted_proxies is empty).
+	Forwarded forwarded.Resolver
+	// MaxInFlight caps requests served at once (probes aside); beyond it
+	// the answer is 503 with Retry-After. 0: no cap.
+	MaxInFlight int
+	// RequestTimeout is each request's deadline; 0: none.
+	RequestTimeout time.Duration
+	// DatabaseBudget bounds the session-database time of one request,
+	// summed over its store calls (server.database_timeout); 0: none.
+	DatabaseBudget time.Duration
 }
 
 // RequestMetrics records requests. BeginRequest is called when a request
@@ -115,7 +127,10 @@ func New(d Deps) *Server {
 	e.HTTPErrorHandler = s.handleError
 	// Echo's default binder is not used; handlers parse what they accept and
 	// answer 422 in Tiled's shape themselves.
-	e.Pre(s.recoverPanics, s.requestID)
+	e.Pre(s.recoverPanics, s.requestID, s.resolveClient)
+	// c.RealIP() is the resolved client, never a header an untrusted peer
+	// sent (Echo's default extractor believes X-Forwarded-For from anyone).
+	e.IPExtractor = func(r *http.Request) string { return forwarded.FromContext(r.Context()).String() }
 	if d.RootPath != "" && d.RootPath != "/" {
 		e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
@@ -144,6 +159,7 @@ func New(d Deps) *Server {
 			ExposeHeaders:    []string{requestIDHeader},
 		}))
 	}
+	e.Use(s.limitInFlight, s.bound)
 	e.Use(csrf, s.checkClientVersion, s.authenticate)
 	e.Use(d.Middleware...)
 	s.routes()

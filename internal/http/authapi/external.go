@@ -21,6 +21,7 @@ import (
 
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
+	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/sessions"
@@ -163,7 +164,7 @@ func setBinding(c echo.Context, state string, maxAge int) {
 	c.SetCookie(&http.Cookie{
 		Name: bindingCookie(state), Value: state, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+		Secure: forwarded.Scheme(r) == "https",
 	})
 }
 

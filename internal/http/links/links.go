@@ -6,6 +6,8 @@ import (
 	"context"
 	"net/http"
 	"strings"
+
+	"github.com/tiledgo/server/internal/http/forwarded"
 )
 
 // APIPrefix is where the Tiled API is mounted.
@@ -20,17 +22,12 @@ func WithRootPath(ctx context.Context, prefix string) context.Context {
 }
 
 // Base returns scheme://host[/root_path] of the request as the client
-// addressed it. X-Forwarded-Proto is honoured so that a server behind a
-// TLS-terminating load balancer hands out https links; the Host header is
-// used as given.
+// addressed it. The scheme is the one the client used, as resolved by the
+// forwarded middleware: a server behind a TLS-terminating load balancer
+// that is among server.trusted_proxies hands out https links, and nobody
+// else can make it do so with a header. The Host header is used as given.
 func Base(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-		scheme = p
-	}
+	scheme := forwarded.Scheme(r)
 	root, _ := r.Context().Value(rootPathKey{}).(string)
 	if root == "/" {
 		root = ""

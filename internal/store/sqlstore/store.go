@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tiledgo/server/internal/dbbudget"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/storeerr"
@@ -71,8 +72,9 @@ func New(cfg Config) (*Store, error) {
 }
 
 // op starts the span of one store method and bounds it by the statement
-// timeout. The returned function ends both; call it deferred with the
-// method's named error. Expected outcomes (absent, taken, stale) are
+// timeout and by what is left of the request's database budget (dbbudget),
+// to which the call's duration is charged. The returned function ends
+// both; call it deferred with the method's named error. Expected outcomes (absent, taken, stale) are
 // recorded as error.type but do not mark the span failed. No argument value
 // is recorded: hashes and keys stay out of traces.
 func (s *Store) op(ctx context.Context, name string) (context.Context, func(*error)) {
@@ -82,9 +84,9 @@ func (s *Store) op(ctx context.Context, name string) (context.Context, func(*err
 			attribute.String("db.system.name", s.dialect.System),
 			attribute.String("db.operation.name", name),
 		))
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, done := dbbudget.Bound(ctx, s.timeout)
 	return ctx, func(errp *error) {
-		cancel()
+		done()
 		if err := *errp; err != nil {
 			kind := errorKind(err)
 			span.SetAttributes(attribute.String("error.type", kind))
