@@ -23,6 +23,7 @@ import (
 	"github.com/tiledgo/server/internal/http/api"
 	"github.com/tiledgo/server/internal/http/authapi"
 	"github.com/tiledgo/server/internal/http/data"
+	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/metrics"
 	"github.com/tiledgo/server/internal/serialize"
@@ -77,6 +78,11 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		Logger: logger, Build: build, Formats: serialize.Formats(), Aliases: serialize.Aliases(), Queries: data.Queries(),
 		Tracing: telemetry.Enabled(getenvOS), ReadinessTimeout: cfg.Server.ReadinessTimeout,
 		AllowOrigins: cfg.AllowOrigins, RootPath: cfg.Uvicorn.RootPath,
+		Forwarded: forwarded.Resolver{
+			Trusted: cfg.Server.TrustedProxies, Header: forwarded.Header(cfg.Server.ForwardedHeader),
+		},
+		MaxInFlight: cfg.Server.MaxInFlight, RequestTimeout: cfg.Server.RequestTimeout,
+		DatabaseBudget: cfg.Server.DatabaseTimeout,
 	}
 	deps.Docs = docsSurface(cfg)
 	deps.Metrics = a.metrics

@@ -18,7 +18,20 @@ import (
 type lifecycle struct {
 	drainDelay      time.Duration
 	shutdownTimeout time.Duration
+	// readTimeout bounds reading one whole request, body included (the
+	// request timeout; 0: none).
+	readTimeout time.Duration
 }
+
+// Connection limits. A header is a few KiB; Go's default of 1 MiB let 100
+// unfinished headers hold 150 MB until the header timeout. A client has
+// readHeaderTimeout to send its headers (a slowloris is cut then) and an
+// idle keep-alive connection is closed after idleTimeout.
+const (
+	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
 
 // listenAndServe binds addr (so a port in use is reported before anything
 // is printed), calls started with the bound address, and serves until ctx
@@ -30,8 +43,10 @@ func listenAndServe(ctx context.Context, logger *slog.Logger, addr string, srv *
 	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       lc.readTimeout,
+		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)

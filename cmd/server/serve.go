@@ -166,7 +166,8 @@ func runServer(ctx context.Context, cfg *config.Config, stderr io.Writer) error 
 	}
 
 	addr := net.JoinHostPort(cfg.Uvicorn.Host, strconv.Itoa(cfg.Uvicorn.Port))
-	lc := lifecycle{drainDelay: cfg.Server.ShutdownDrainDelay, shutdownTimeout: cfg.Server.ShutdownTimeout}
+	lc := lifecycle{drainDelay: cfg.Server.ShutdownDrainDelay, shutdownTimeout: cfg.Server.ShutdownTimeout,
+		readTimeout: cfg.Server.RequestTimeout}
 	return listenAndServe(ctx, logger, addr, app.server, lc, func(a net.Addr) {
 		printBanner(stderr, cfg, app.singleUserKey, app.generatedKey, a)
 	})

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -373,6 +375,8 @@ func (d *decoder) server(c *Config, n *yaml.Node, path string) {
 	f, ok := d.object(n, path, []string{
 		"refresh_grace_period", "log_format", "log_level", "scalable",
 		"shutdown_drain_delay", "shutdown_timeout", "readiness_timeout", "database_timeout", "metrics_addr",
+		"trusted_proxies", "forwarded_header", "login_failures_per_user_address", "login_failures_per_address",
+		"login_failure_window", "login_failure_max_delay", "audit_retention", "request_timeout", "max_in_flight",
 	})
 	if !ok {
 		return
@@ -395,6 +399,57 @@ func (d *decoder) server(c *Config, n *yaml.Node, path string) {
 			}
 		}
 	}
+	if n, p := f.get("trusted_proxies"); n != nil {
+		d.list(n, p, func(item *yaml.Node, ip string, _ int) {
+			if v, ok := d.str(item, ip); ok {
+				pr, err := ParseProxy(v)
+				if err != nil {
+					d.add(item, ip, "%v", err)
+					return
+				}
+				s.TrustedProxies = append(s.TrustedProxies, pr)
+			}
+		})
+	}
+	d.setEnum(f, "forwarded_header", forwardedHeaders, &s.ForwardedHeader)
+	d.setSmallInt(f, "login_failures_per_user_address", 0, maxLoginLimit, &s.LoginFailuresPerUserAddress)
+	d.setSmallInt(f, "login_failures_per_address", 0, maxLoginLimit, &s.LoginFailuresPerAddress)
+	d.setDuration(f, "login_failure_window", false, &s.LoginFailureWindow)
+	d.setDuration(f, "login_failure_max_delay", true, &s.LoginFailureMaxDelay)
+	d.setDuration(f, "audit_retention", true, &s.AuditRetention)
+	d.setDuration(f, "request_timeout", true, &s.RequestTimeout)
+	d.setSmallInt(f, "max_in_flight", 0, 1_000_000, &s.MaxInFlight)
+}
+
+// maxLoginLimit bounds the login limits: a counter is an integer column.
+const maxLoginLimit = 1_000_000
+
+var forwardedHeaders = []string{"x-forwarded-for", "forwarded"}
+
+// ParseProxy reads one trusted_proxies entry: a CIDR ("10.0.0.0/8") or a
+// single address ("192.0.2.7", taken as /32 or /128). IPv4-mapped IPv6
+// forms are taken as the IPv4 network they name, as clients' addresses are.
+func ParseProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("not a CIDR such as 10.0.0.0/8: %q", s)
+		}
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return netip.Prefix{}, fmt.Errorf("an IPv4-mapped CIDR needs at least 96 bits: %q", s)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("not an address or CIDR such as 10.0.0.0/8: %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func (d *decoder) setEnum(f fields, key string, allowed []string, dst *string) {

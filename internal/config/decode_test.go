@@ -248,3 +248,74 @@ func TestSelfReferentialAnchor(t *testing.T) {
 		t.Fatalf("a mapping containing itself: %q", got)
 	}
 }
+
+// The hardening keys of the server block (issue 19): defaults, values in
+// every accepted form, and each refusal with its key path.
+func TestServerHardeningKeys(t *testing.T) {
+	c := mustLoad(t, minimalTrees, nil)
+	s := c.Server
+	if len(s.TrustedProxies) != 0 || s.ForwardedHeader != "x-forwarded-for" {
+		t.Errorf("proxies %v header %q: by default no proxy is trusted", s.TrustedProxies, s.ForwardedHeader)
+	}
+	if s.LoginFailuresPerUserAddress != 10 || s.LoginFailuresPerAddress != 100 ||
+		s.LoginFailureWindow != 15*time.Minute || s.LoginFailureMaxDelay != 5*time.Second {
+		t.Errorf("login limits %d %d %v %v", s.LoginFailuresPerUserAddress, s.LoginFailuresPerAddress, s.LoginFailureWindow, s.LoginFailureMaxDelay)
+	}
+	if s.AuditRetention != 90*24*time.Hour || s.RequestTimeout != time.Minute || s.MaxInFlight != 1000 {
+		t.Errorf("audit %v request %v in flight %d", s.AuditRetention, s.RequestTimeout, s.MaxInFlight)
+	}
+	if d := Default().Server; d.LoginFailuresPerAddress != 100 || d.MaxInFlight != 1000 || d.ForwardedHeader != "x-forwarded-for" {
+		t.Errorf("Default() server %+v", d)
+	}
+
+	c = mustLoad(t, `server:
+  trusted_proxies: [10.0.0.0/8, 192.0.2.7, "2001:db8::/32", "::ffff:172.16.0.0/108", 10.1.2.3/8]
+  forwarded_header: Forwarded
+  login_failures_per_user_address: 3
+  login_failures_per_address: 0
+  login_failure_window: 600
+  login_failure_max_delay: 0
+  audit_retention: P30D
+  request_timeout: 30s
+  max_in_flight: 0
+`+minimalTrees, nil)
+	s = c.Server
+	var got []string
+	for _, p := range s.TrustedProxies {
+		got = append(got, p.String())
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "172.16.0.0/12", "10.0.0.0/8"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("trusted proxies %v, want %v", got, want)
+	}
+	if dump := c.Redacted(); !strings.Contains(dump, "trusted_proxies:\n    - 10.0.0.0/8\n    - 192.0.2.7/32") ||
+		!strings.Contains(dump, "login_failures_per_user_address: 3") || !strings.Contains(dump, "audit_retention: 720h0m0s") {
+		t.Errorf("check-config --print shows:\n%s", dump)
+	}
+	if s.ForwardedHeader != "forwarded" || s.LoginFailuresPerUserAddress != 3 || s.LoginFailuresPerAddress != 0 ||
+		s.LoginFailureWindow != 10*time.Minute || s.LoginFailureMaxDelay != 0 || s.AuditRetention != 30*24*time.Hour ||
+		s.RequestTimeout != 30*time.Second || s.MaxInFlight != 0 {
+		t.Errorf("server %+v", s)
+	}
+
+	for _, tt := range []struct{ doc, want string }{
+		{"server:\n  trusted_proxies: [10.0.0.0/33]\n", `config.yml:2: server.trusted_proxies[0]: not a CIDR such as 10.0.0.0/8: "10.0.0.0/33"`},
+		{"server:\n  trusted_proxies: [proxy.example]\n", `server.trusted_proxies[0]: not an address or CIDR`},
+		{"server:\n  trusted_proxies: [\"fe80::1%eth0\"]\n", `server.trusted_proxies[0]: not an address or CIDR`},
+		{"server:\n  trusted_proxies: [\"::ffff:0.0.0.0/8\"]\n", `server.trusted_proxies[0]: an IPv4-mapped CIDR needs at least 96 bits`},
+		{"server:\n  trusted_proxies: 10.0.0.0/8\n", `server.trusted_proxies: expected a list`},
+		{"server:\n  forwarded_header: x-real-ip\n", `server.forwarded_header: must be one of x-forwarded-for, forwarded`},
+		{"server:\n  login_failures_per_user_address: -1\n", `server.login_failures_per_user_address: must be between 0 and 1000000`},
+		{"server:\n  login_failures_per_address: 1000001\n", `server.login_failures_per_address: must be between 0 and 1000000`},
+		{"server:\n  login_failure_window: 0\n", `server.login_failure_window: must be positive`},
+		{"server:\n  login_failure_max_delay: -1s\n", `server.login_failure_max_delay: must not be negative`},
+		{"server:\n  audit_retention: -1\n", `server.audit_retention: must not be negative`},
+		{"server:\n  request_timeout: -1\n", `server.request_timeout: must not be negative`},
+		{"server:\n  max_in_flight: -1\n", `server.max_in_flight: must be between 0 and 1000000`},
+	} {
+		problems := problemsOf(t, tt.doc+minimalTrees, nil)
+		if len(problems) != 1 || !strings.Contains(problems[0], tt.want) {
+			t.Errorf("%q: problems %q, want one containing %q", tt.doc, problems, tt.want)
+		}
+	}
+}

@@ -81,6 +81,15 @@
 //	  shutdown_drain_delay: 0s    # not ready this long before the listener stops (5s behind a load balancer)
 //	  shutdown_timeout: 20s       # graceful shutdown deadline
 //	  readiness_timeout: 2s       # per dependency check behind /readyz
-//	  database_timeout: 5s        # bound on each session-database call (then 503)
+//	  database_timeout: 5s        # session-database time of one request, all its calls together (then 503)
 //	  metrics_addr: ""            # host:port of an unauthenticated /metrics listener (--metrics-addr)
+//	  trusted_proxies: []         # CIDRs of proxies whose forwarding headers name the client
+//	  forwarded_header: x-forwarded-for  # or forwarded (RFC 7239): the header those proxies set
+//	  login_failures_per_user_address: 10  # failed logins of one username from one address, then 429 (0 off)
+//	  login_failures_per_address: 100      # failed or unfinished logins from one address, any username (0 off)
+//	  login_failure_window: 15m   # the window both limits count in
+//	  login_failure_max_delay: 5s # cap of the growing delay after a pair's 2nd failure (0 off)
+//	  audit_retention: 2160h      # audit events are kept 90 days (0: for ever)
+//	  request_timeout: 60s        # each request's deadline (0: none)
+//	  max_in_flight: 1000         # requests served at once, then 503 + Retry-After (0: no cap; probes exempt)
 package config

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strconv"
@@ -29,6 +30,7 @@ func (c *Config) Redacted() string {
 var (
 	stringerType = reflect.TypeFor[fmt.Stringer]()
 	durationType = reflect.TypeFor[time.Duration]()
+	prefixType   = reflect.TypeFor[netip.Prefix]()
 )
 
 func scalarNode(tag, value string) *yaml.Node {
@@ -45,7 +47,7 @@ func dumpNode(v reflect.Value, dumpTag string) *yaml.Node {
 		}
 		return scalarNode("!!str", time.Duration(v.Int()).String())
 	}
-	if v.Kind() != reflect.Struct && v.Kind() != reflect.Pointer && v.Type().Implements(stringerType) {
+	if v.Type() == prefixType || v.Kind() != reflect.Struct && v.Kind() != reflect.Pointer && v.Type().Implements(stringerType) {
 		return scalarNode("!!str", v.Interface().(fmt.Stringer).String())
 	}
 	switch v.Kind() {

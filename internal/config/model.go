@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -204,12 +205,41 @@ type Server struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// ReadinessTimeout bounds each dependency check behind /readyz.
 	ReadinessTimeout time.Duration `yaml:"readiness_timeout"`
-	// DatabaseTimeout bounds each session-database call; past it the
-	// request answers 503 with Retry-After instead of waiting.
+	// DatabaseTimeout bounds the session-database time of one request,
+	// summed over its calls; past it the request answers 503 with
+	// Retry-After instead of waiting.
 	DatabaseTimeout time.Duration `yaml:"database_timeout"`
 	// MetricsAddr, when set, serves Prometheus metrics at /metrics on a
 	// listener of its own, without authentication ("" serves none).
 	MetricsAddr string `yaml:"metrics_addr,omitempty"`
+
+	// TrustedProxies are the networks whose forwarding headers name the
+	// client (address and scheme); empty: the connection's peer is the
+	// client and no such header is believed.
+	TrustedProxies []netip.Prefix `yaml:"trusted_proxies"`
+	// ForwardedHeader is the header the trusted proxies set:
+	// "x-forwarded-for" (with X-Forwarded-Proto) or "forwarded" (RFC 7239).
+	ForwardedHeader string `yaml:"forwarded_header"`
+
+	// LoginFailuresPerUserAddress: failed password logins for one username
+	// from one client address within LoginFailureWindow, after which that
+	// pair answers 429 until the window ends (0 disables).
+	LoginFailuresPerUserAddress int `yaml:"login_failures_per_user_address"`
+	// LoginFailuresPerAddress: failed (or unfinished) password logins from
+	// one client address, over all usernames, within the window (0 disables).
+	LoginFailuresPerAddress int           `yaml:"login_failures_per_address"`
+	LoginFailureWindow      time.Duration `yaml:"login_failure_window"`
+	// LoginFailureMaxDelay caps the growing delay before a pair's password
+	// is checked after repeated failures (0 disables the delay).
+	LoginFailureMaxDelay time.Duration `yaml:"login_failure_max_delay"`
+
+	// AuditRetention is how long audit events are kept (0: for ever).
+	AuditRetention time.Duration `yaml:"audit_retention"`
+	// RequestTimeout is each request's deadline (0: none).
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxInFlight caps the requests served at once; beyond it requests
+	// answer 503 with Retry-After (0: no cap). Probes are exempt.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Default values. Token lifetimes are Tiled's (tiled/server/settings.py);
@@ -228,6 +258,17 @@ const (
 	DefaultShutdownTimeout       = 20 * time.Second
 	DefaultReadinessTimeout      = 2 * time.Second
 	DefaultDatabaseTimeout       = 5 * time.Second
+	// Login limits (issue 19): a username under attack slows down and then
+	// stops for the addresses that fail, never for the one that knows the
+	// password; one address failing over many usernames stops on its own.
+	DefaultLoginFailuresPerUserAddress = 10
+	DefaultLoginFailuresPerAddress     = 100
+	DefaultLoginFailureWindow          = 15 * time.Minute
+	DefaultLoginFailureMaxDelay        = 5 * time.Second
+	DefaultAuditRetention              = 90 * 24 * time.Hour
+	DefaultRequestTimeout              = 60 * time.Second
+	DefaultMaxInFlight                 = 1000
+	DefaultForwardedHeader             = "x-forwarded-for"
 	// TreeCatalog is what Tiled's tree alias "catalog" stands for.
 	TreeCatalog = "tiled.catalog:from_uri"
 )
@@ -258,6 +299,15 @@ func Default() *Config {
 			ShutdownTimeout:    DefaultShutdownTimeout,
 			ReadinessTimeout:   DefaultReadinessTimeout,
 			DatabaseTimeout:    DefaultDatabaseTimeout,
+
+			ForwardedHeader:             DefaultForwardedHeader,
+			LoginFailuresPerUserAddress: DefaultLoginFailuresPerUserAddress,
+			LoginFailuresPerAddress:     DefaultLoginFailuresPerAddress,
+			LoginFailureWindow:          DefaultLoginFailureWindow,
+			LoginFailureMaxDelay:        DefaultLoginFailureMaxDelay,
+			AuditRetention:              DefaultAuditRetention,
+			RequestTimeout:              DefaultRequestTimeout,
+			MaxInFlight:                 DefaultMaxInFlight,
 		},
 	}
 }

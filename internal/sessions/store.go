@@ -230,6 +230,12 @@ type Store interface {
 	TakeLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration, max int) (LoginAttempt, error)
 	// ResetLoginAttempts forgets key (after a successful login).
 	ResetLoginAttempts(ctx context.Context, key string) error
+	// RefundLoginAttempt uncounts one attempt of key, if the window that
+	// TakeLoginAttempt answered (windowEnd) is still the open one: the
+	// attempt turned out not to be a failure. A count that falls to zero
+	// removes the key. Concurrent takes and refunds of one key never lose
+	// an update.
+	RefundLoginAttempt(ctx context.Context, key string, windowEnd time.Time) error
 
 	// GC deletes, in batches of at most batch rows per table, sessions that
 	// can no longer be used at now (kept for retain after they end so that

@@ -355,3 +355,30 @@ func (s *Store) ResetLoginAttempts(ctx context.Context, key string) (err error) 
 	}
 	return nil
 }
+
+// RefundLoginAttempt implements sessions.Store. The row is locked as it is
+// read, so a concurrent take waits and then counts on top of the refund.
+func (s *Store) RefundLoginAttempt(ctx context.Context, key string, windowEnd time.Time) (err error) {
+	ctx, end := s.op(ctx, "RefundLoginAttempt")
+	defer end(&err)
+	err = s.db.InTx(ctx, func(q Querier) error {
+		var n int
+		err := q.QueryRow(ctx, `SELECT count FROM login_attempts WHERE key = $1 AND window_end = $2`+s.dialect.ForUpdate,
+			key, ts(windowEnd)).Scan(&n)
+		switch {
+		case errors.Is(err, storeerr.ErrNotFound):
+			return nil // reset, collected, or a new window: nothing to refund
+		case err != nil:
+			return err
+		case n <= 1:
+			_, err = q.Exec(ctx, `DELETE FROM login_attempts WHERE key = $1`, key)
+		default:
+			_, err = q.Exec(ctx, `UPDATE login_attempts SET count = count - 1 WHERE key = $1`, key)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("refund login attempt: %w", err)
+	}
+	return nil
+}

@@ -229,3 +229,59 @@ func testLoginAttemptsRace(t *testing.T, st store.Store) {
 	}
 	equal(t, got, max, fmt.Sprintf("attempts allowed of %d concurrent", n))
 }
+
+// testRefundLoginAttempts: a refund uncounts one attempt of the window the
+// take answered, and only of that window; at zero the key is gone.
+func testRefundLoginAttempts(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const window, max = 10 * time.Minute, 3
+	take := func(key string, now time.Duration) sessions.LoginAttempt {
+		a, err := st.TakeLoginAttempt(ctx, key, at(now), window, max)
+		ok(t, err, "take login attempt")
+		return a
+	}
+	a := take("office", 0)
+	take("office", time.Second)
+	ok(t, st.RefundLoginAttempt(ctx, "office", a.WindowEnd), "refund")
+	equal(t, take("office", 2*time.Second).Count, 2, "a refund uncounts one attempt")
+	ok(t, st.RefundLoginAttempt(ctx, "office", a.WindowEnd.Add(time.Microsecond)), "refund another window")
+	equal(t, take("office", 3*time.Second).Count, 3, "a refund for another window changes nothing")
+	// At the limit, a refund makes room for exactly one more.
+	equal(t, take("office", 4*time.Second).Allowed, false, "the attempt past the limit")
+	ok(t, st.RefundLoginAttempt(ctx, "office", a.WindowEnd), "refund at the limit")
+	b := take("office", 5*time.Second)
+	equal(t, [2]any{b.Allowed, b.Count}, [2]any{true, max}, "the attempt after a refund at the limit")
+	for range max {
+		ok(t, st.RefundLoginAttempt(ctx, "office", a.WindowEnd), "refund down to zero")
+	}
+	ok(t, st.RefundLoginAttempt(ctx, "office", a.WindowEnd), "refund below zero")
+	c := take("office", 6*time.Second)
+	equal(t, c.Count, 1, "counting starts over once every attempt is refunded")
+	sameTime(t, c.WindowEnd, at(6*time.Second+window), "a new window is anchored at its first attempt")
+	ok(t, st.RefundLoginAttempt(ctx, "nobody", a.WindowEnd), "refund an unknown key")
+	// A refund after the window ended refunds nothing in the next one.
+	d := take("late", 0)
+	take("late", window) // a new window
+	ok(t, st.RefundLoginAttempt(ctx, "late", d.WindowEnd), "refund of the closed window")
+	equal(t, take("late", window+time.Second).Count, 2, "the new window keeps its count")
+}
+
+// testRefundLoginAttemptsRace: concurrent take-then-refund pairs (logins
+// that succeed) leave nothing counted: no refund is lost to a take.
+func testRefundLoginAttemptsRace(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const n = 30
+	errs := race(n, func(int) error {
+		a, err := st.TakeLoginAttempt(ctx, "nat", t0, time.Minute, 1000)
+		if err != nil {
+			return err
+		}
+		return st.RefundLoginAttempt(ctx, "nat", a.WindowEnd)
+	})
+	for _, err := range errs {
+		ok(t, err, "take and refund")
+	}
+	a, err := st.TakeLoginAttempt(ctx, "nat", t0, time.Minute, 1000)
+	ok(t, err, "take after the race")
+	equal(t, a.Count, 1, fmt.Sprintf("count after %d concurrent take-and-refund pairs, plus one", n))
+}

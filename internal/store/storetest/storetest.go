@@ -66,6 +66,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"TakeAuthStateRace", testTakeAuthStateRace},
 		{"LoginAttempts", testLoginAttempts},
 		{"LoginAttemptsRace", testLoginAttemptsRace},
+		{"RefundLoginAttempts", testRefundLoginAttempts},
+		{"RefundLoginAttemptsRace", testRefundLoginAttemptsRace},
 		{"SessionLimitRace", testSessionLimitRace},
 		{"APIKeyLimitRace", testAPIKeyLimitRace},
 		{"CascadeOnPrincipalDelete", testCascade},
