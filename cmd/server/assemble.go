@@ -35,15 +35,11 @@ import (
 	"github.com/tiledgo/server/internal/version"
 )
 
-// Login limits: after this many failed passwords for one username within
-// the window, further attempts answer 429 until the window ends.
 const (
-	loginMaxFailures = 10
-	loginWindow      = 15 * time.Minute
-	gcInterval       = 10 * time.Minute
-	gcRetain         = 24 * time.Hour
-	gcBatch          = 1000
-	schemaRecheck    = 5 * time.Second
+	gcInterval    = 10 * time.Minute
+	gcRetain      = 24 * time.Hour
+	gcBatch       = 1000
+	schemaRecheck = 5 * time.Second
 )
 
 // app is one assembled replica.
@@ -206,8 +202,11 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 		Cache: cache, Activity: activity}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
-		LoginLimit: authapi.LoginLimit{MaxFailures: loginMaxFailures, Window: loginWindow},
-		Now:        now, Logger: logger,
+		LoginLimit: authapi.LoginLimit{
+			PerUserAddress: cfg.Server.LoginFailuresPerUserAddress, PerAddress: cfg.Server.LoginFailuresPerAddress,
+			Window: cfg.Server.LoginFailureWindow, MaxDelay: cfg.Server.LoginFailureMaxDelay,
+		},
+		Now: now, Logger: logger,
 	}
 	for _, ad := range auth.TiledAdmins {
 		handlers.Admins = append(handlers.Admins, authapi.AdminIdentity{Provider: ad.Provider, ID: ad.ID})

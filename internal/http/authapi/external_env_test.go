@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/tiledgo/server/internal/authenticator/oidc"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/api"
+	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store"
 	"github.com/tiledgo/server/internal/store/pgtest"
@@ -172,7 +174,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 			Providers: providers, Manager: mgr, Sessions: st, Identities: st,
 			Now: e.clock.now, Logger: logger,
 		}
-		s := api.New(api.Deps{Logger: logger, Resolver: &authn.Resolver{Tokens: mgr}, Surfaces: []api.Registrar{h}})
+		// The test is the replicas' load balancer: X-Forwarded-For from
+		// loopback names the client (tests of login limits use it).
+		s := api.New(api.Deps{
+			Logger: logger, Resolver: &authn.Resolver{Tokens: mgr}, Surfaces: []api.Registrar{h},
+			Forwarded: forwarded.Resolver{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		})
 		srv.Config.Handler = s.Handler()
 		srv.Start()
 		t.Cleanup(srv.Close)

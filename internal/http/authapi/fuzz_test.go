@@ -47,7 +47,7 @@ func newFuzzTarget(f *testing.F) *fuzzTarget {
 		},
 		Admins:  []authapi.AdminIdentity{{Provider: "toy", ID: "alice"}},
 		Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
-		LoginLimit: authapi.LoginLimit{MaxFailures: 1000, Window: time.Minute},
+		LoginLimit: authapi.LoginLimit{PerUserAddress: 1000, PerAddress: 100000, Window: time.Minute},
 		Now:        time.Now, Logger: logger,
 	}
 	srv := api.New(api.Deps{

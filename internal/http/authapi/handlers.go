@@ -35,13 +35,6 @@ type Provider struct {
 // AdminIdentity names an identity that is made admin (tiled_admins).
 type AdminIdentity struct{ Provider, ID string }
 
-// LoginLimit bounds failed password logins per provider and username, in the
-// session database so every replica counts the same attempts.
-type LoginLimit struct {
-	MaxFailures int
-	Window      time.Duration
-}
-
 // Handlers serves the auth routes.
 type Handlers struct {
 	Providers  []Provider

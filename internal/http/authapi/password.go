@@ -3,10 +3,7 @@ package authapi
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -36,38 +33,25 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 	username, password := form.Get("username"), form.Get("password")
 	ctx := c.Request().Context()
 
-	limitKey := "password:" + p.Name + ":" + strings.ToLower(username)
-	if h.LoginLimit.MaxFailures > 0 {
-		// Every attempt is counted before the password is checked, in one
-		// atomic statement, and a success clears the count: concurrent
-		// wrong passwords cannot slip past the limit between a check and a
-		// write.
-		now := h.Now().UTC()
-		a, err := h.Sessions.TakeLoginAttempt(ctx, limitKey, now, h.LoginLimit.Window, h.LoginLimit.MaxFailures)
-		if err != nil {
-			return fmt.Errorf("count login attempt: %w", err)
-		}
-		if !a.Allowed {
-			wait := int64(math.Ceil(a.WindowEnd.Sub(now).Seconds()))
-			return httperr.New(http.StatusTooManyRequests, "Too many failed login attempts. Try again later.").
-				WithHeader("Retry-After", strconv.FormatInt(max(wait, 1), 10))
-		}
+	gate, err := h.admitLogin(ctx, p.Name, username)
+	if err != nil {
+		return err
 	}
 	id, err := p.Password.Authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, authenticator.ErrBadCredentials):
-		h.Logger.InfoContext(ctx, "login failed", "provider", p.Name)
+		pairN, addrN := gate.failed()
+		h.Logger.InfoContext(ctx, "login failed", "provider", p.Name,
+			"pair_attempts", pairN, "address_attempts", addrN)
 		return httperr.Unauthorized("Incorrect username or password")
 	case errors.Is(err, authenticator.ErrUnavailable):
+		gate.abandon(ctx)
 		return httperr.Unavailable("Authentication is temporarily unavailable. Please retry.", 5).Wrap(err)
 	case err != nil:
+		gate.abandon(ctx)
 		return fmt.Errorf("authenticate: %w", err)
 	}
-	if h.LoginLimit.MaxFailures > 0 {
-		if err := h.Sessions.ResetLoginAttempts(ctx, limitKey); err != nil {
-			h.Logger.WarnContext(ctx, "reset login attempts", "error", err)
-		}
-	}
+	gate.succeeded(ctx)
 	t, err := h.completeLogin(ctx, p.Name, id, nil)
 	if err != nil {
 		return err

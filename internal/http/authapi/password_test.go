@@ -1,74 +1,104 @@
 package authapi
 
 import (
+	"context"
+
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tiledgo/server/internal/authenticator"
+	"github.com/tiledgo/server/internal/sessions"
 )
 
-// TestPasswordLoginLimit: failed password logins for one username (in any
-// letter case, on any replica) reach the limit at exactly MaxFailures, then
-// answer 429 with Retry-After until the window ends; a success clears them;
-// and concurrent attempts cannot slip past the limit.
-func TestPasswordLoginLimit(t *testing.T) {
+// loginFrom is a password login at replica i from client address addr
+// (named in X-Forwarded-For by the test, the replicas' trusted proxy).
+func (e *env) loginFrom(i int, addr, provider, user, password string) response {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.api(i, "provider/"+provider+"/token"),
+		strings.NewReader(url.Values{"username": {user}, "password": {password}}.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", addr)
+	return e.do(req)
+}
+
+func (e *env) setLoginLimit(l LoginLimit) {
+	for _, r := range e.replicas {
+		r.h.LoginLimit = l
+	}
+}
+
+// expect checks a status, and for 429 a Retry-After within 1..maxWait and
+// the message.
+func expect(t *testing.T, r response, status int, what string, maxWait ...int) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s: %d %s, want %d", what, r.status, r.body, status)
+	}
+	if status == http.StatusTooManyRequests {
+		if wait, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || wait < 1 || wait > maxWait[0] {
+			t.Fatalf("%s: Retry-After %q, want 1..%d seconds", what, r.header.Get("Retry-After"), maxWait[0])
+		}
+	}
+}
+
+// TestPasswordLoginPairLimit: failures of one username from one address
+// (in any letter case, on any replica) reach the limit at exactly
+// PerUserAddress, then that pair answers 429 with Retry-After until the
+// window ends, even with the right password; the same username from
+// another address, and the owner's right password there, are unaffected;
+// a success clears the pair; concurrent attempts cannot slip past.
+func TestPasswordLoginPairLimit(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *env) {
 		const max, window = 3, 15 * time.Minute
-		for _, r := range e.replicas {
-			r.h.LoginLimit = LoginLimit{MaxFailures: max, Window: window}
-		}
-		login := func(i int, user, password string) response {
-			return e.postForm(e.api(i, "provider/"+provPassword+"/token"), url.Values{"username": {user}, "password": {password}})
-		}
-		expect429 := func(r response, what string, maxWait int) {
-			t.Helper()
-			if r.status != http.StatusTooManyRequests {
-				t.Fatalf("%s: %d %s, want 429", what, r.status, r.body)
-			}
-			if wait, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || wait < 1 || wait > maxWait {
-				t.Fatalf("%s: Retry-After %q, want 1..%d seconds", what, r.header.Get("Retry-After"), maxWait)
-			}
-		}
+		e.setLoginLimit(LoginLimit{PerUserAddress: max, PerAddress: 1000, Window: window})
+		const attacker, owner = "198.51.100.66", "203.0.113.10"
 
-		// Three failures under three spellings, on both replicas: each is 401.
 		for i, user := range []string{"carl", "Carl", "CARL"} {
-			if r := login(i%2, user, "wrong"); r.status != http.StatusUnauthorized {
-				t.Fatalf("failure %d (%s): %d %s, want 401", i+1, user, r.status, r.body)
-			}
+			expect(t, e.loginFrom(i%2, attacker, provPassword, user, "wrong"), http.StatusUnauthorized,
+				fmt.Sprintf("failure %d (%s)", i+1, user))
 		}
-		// The next attempt, whatever the spelling and even with the right
-		// password, is refused without checking it.
-		expect429(login(1, "cArL", "pw"), "right password after the limit", int(window.Seconds()))
-		e.clock.advance(window - time.Second)
-		expect429(login(0, "carl", "pw"), "one second before the window ends", 1)
-		e.clock.advance(time.Second)
-		if r := login(0, "carl", "pw"); r.status != http.StatusOK {
-			t.Fatalf("right password when the window has ended: %d %s", r.status, r.body)
+		// limit+1: refused before the password is checked, in any spelling.
+		r := e.loginFrom(1, attacker, provPassword, "cArL", "pw")
+		expect(t, r, http.StatusTooManyRequests, "right password from the failing address", int(window.Seconds()))
+		if d := r.detail(t); d != msgTooManyForUser {
+			t.Fatalf("429 detail %q", d)
 		}
-		// The success cleared the count: max-1 failures and a success, then
-		// max failures again before the limit.
+		// The owner, elsewhere, logs in; the attack did not lock them out.
+		expect(t, e.loginFrom(0, owner, provPassword, "carl", "pw"), http.StatusOK, "right password from another address")
+		// Another address's failures count on their own: limit-1 of them
+		// and then the right password is 200.
 		for range max - 1 {
-			login(1, "carl", "wrong")
+			expect(t, e.loginFrom(1, "192.0.2.33", provPassword, "carl", "wrong"), http.StatusUnauthorized, "another address's failure")
 		}
-		if r := login(1, "carl", "pw"); r.status != http.StatusOK {
-			t.Fatalf("right password after %d failures: %d %s", max-1, r.status, r.body)
-		}
-		for i := range max {
-			if r := login(i%2, "carl", "wrong"); r.status != http.StatusUnauthorized {
-				t.Fatalf("failure %d after a success: %d %s, want 401", i+1, r.status, r.body)
-			}
-		}
-		expect429(login(0, "carl", "wrong"), "failure past the limit after a success", int(window.Seconds()))
+		expect(t, e.loginFrom(0, "192.0.2.33", provPassword, "carl", "pw"), http.StatusOK, "limit-1 failures, then the right password")
 
-		// Concurrent wrong passwords for a fresh window: exactly max are checked.
+		e.clock.advance(window - time.Second)
+		expect(t, e.loginFrom(0, attacker, provPassword, "carl", "pw"), http.StatusTooManyRequests, "one second before the window ends", 1)
+		e.clock.advance(time.Second)
+		expect(t, e.loginFrom(0, attacker, provPassword, "carl", "pw"), http.StatusOK, "right password when the window has ended")
+
+		// The success cleared the pair: max failures again before the limit.
+		for i := range max {
+			expect(t, e.loginFrom(i%2, attacker, provPassword, "carl", "wrong"), http.StatusUnauthorized, fmt.Sprintf("failure %d after a success", i+1))
+		}
+		expect(t, e.loginFrom(0, attacker, provPassword, "carl", "wrong"), http.StatusTooManyRequests, "failure past the limit", int(window.Seconds()))
+
+		// Concurrent wrong passwords in a fresh window: exactly max checked.
 		e.clock.advance(window)
 		const n = 30
 		statuses := make([]int, n)
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() { statuses[i] = login(i%2, "carl", "wrong").status })
+			wg.Go(func() { statuses[i] = e.loginFrom(i%2, attacker, provPassword, "carl", "wrong").status })
 		}
 		wg.Wait()
 		counts := map[int]int{}
@@ -78,5 +108,176 @@ func TestPasswordLoginLimit(t *testing.T) {
 		if counts[http.StatusUnauthorized] != max || counts[http.StatusTooManyRequests] != n-max {
 			t.Fatalf("%d concurrent wrong passwords answered %v; want %d 401 and %d 429", n, counts, max, n-max)
 		}
+	})
+}
+
+// recordingStore counts the login-attempt keys written (allowed takes).
+type recordingStore struct {
+	sessions.Store
+	mu      sync.Mutex
+	written map[string]bool
+}
+
+func (s *recordingStore) TakeLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration, max int) (sessions.LoginAttempt, error) {
+	a, err := s.Store.TakeLoginAttempt(ctx, key, now, window, max)
+	if err == nil && a.Allowed {
+		s.mu.Lock()
+		s.written[key] = true
+		s.mu.Unlock()
+	}
+	return a, err
+}
+
+func (s *recordingStore) keys() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.written)
+}
+
+// TestPasswordLoginAddressLimit: one address failing over many usernames
+// is refused at exactly PerAddress, whatever username it tries next, and
+// from then on writes nothing; other addresses are unaffected; successful
+// logins never count, so an office behind one address logs in any number
+// of times; IPv6 clients count per /64.
+func TestPasswordLoginAddressLimit(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		const max, window = 5, 15 * time.Minute
+		e.setLoginLimit(LoginLimit{PerUserAddress: 10, PerAddress: max, Window: window})
+		rec := &recordingStore{Store: e.store, written: map[string]bool{}}
+		for _, r := range e.replicas {
+			r.h.Sessions = rec
+		}
+		const scanner = "198.51.100.7"
+		for i := range max {
+			expect(t, e.loginFrom(i%2, scanner, provPassword, fmt.Sprintf("user%d", i), "guess"), http.StatusUnauthorized,
+				fmt.Sprintf("failure %d over distinct usernames", i+1))
+		}
+		written := rec.keys()
+		for i := range 50 {
+			r := e.loginFrom(i%2, scanner, provPassword, fmt.Sprintf("other%d", i), "guess")
+			expect(t, r, http.StatusTooManyRequests, fmt.Sprintf("attempt %d past the address limit", max+i+1), int(window.Seconds()))
+			if d := r.detail(t); d != msgTooManyForAddress {
+				t.Fatalf("429 detail %q", d)
+			}
+		}
+		expect(t, e.loginFrom(0, scanner, provPassword, "carl", "pw"), http.StatusTooManyRequests,
+			"the right password from the refused address", int(window.Seconds()))
+		if got := rec.keys(); got != written || written != max+1 {
+			t.Fatalf("keys written: %d after the limit, %d at it; want %d (one per username and the address), nothing more", got, written, max+1)
+		}
+		// Other addresses are not affected, nor is carl elsewhere.
+		expect(t, e.loginFrom(1, "203.0.113.10", provPassword, "carl", "pw"), http.StatusOK, "carl from another address")
+		// An office behind one address: any number of successful logins,
+		// and limit-1 failures on top of them still answer 401.
+		const office = "192.0.2.200"
+		for i := range 3 * max {
+			expect(t, e.loginFrom(i%2, office, provPassword, "carl", "pw"), http.StatusOK, fmt.Sprintf("office login %d", i+1))
+		}
+		for i := range max - 1 {
+			expect(t, e.loginFrom(i%2, office, provPassword, fmt.Sprintf("typo%d", i), "x"), http.StatusUnauthorized, "office failure")
+		}
+		expect(t, e.loginFrom(0, office, provPassword, "carl", "pw"), http.StatusOK, "office login after limit-1 failures")
+		expect(t, e.loginFrom(0, office, provPassword, "typo", "x"), http.StatusUnauthorized, "the office's limit-th failure")
+		expect(t, e.loginFrom(0, office, provPassword, "carl", "pw"), http.StatusTooManyRequests, "the office past its limit", int(window.Seconds()))
+
+		// IPv6: one /64 is one address; the next /64 is another.
+		for i := range max {
+			expect(t, e.loginFrom(0, fmt.Sprintf("2001:db8:1:2::%x", i+1), provPassword, "v6user", "x"), http.StatusUnauthorized, "v6 failure")
+		}
+		expect(t, e.loginFrom(0, "2001:db8:1:2:ffff::1", provPassword, "carl", "pw"), http.StatusTooManyRequests,
+			"another address of the same /64", int(window.Seconds()))
+		expect(t, e.loginFrom(0, "2001:db8:1:3::1", provPassword, "carl", "pw"), http.StatusOK, "the next /64")
+
+		e.clock.advance(window)
+		expect(t, e.loginFrom(0, scanner, provPassword, "carl", "pw"), http.StatusOK, "the scanner's address after the window")
+	})
+}
+
+// TestPasswordLoginDelay: from the third attempt of a failing pair, the
+// password is checked only after a delay that doubles from 500 ms up to
+// MaxDelay; another address is not delayed, and a success starts over.
+func TestPasswordLoginDelay(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	var mu sync.Mutex
+	var slept []time.Duration
+	e.setLoginLimit(LoginLimit{PerUserAddress: 10, PerAddress: 1000, Window: time.Hour, MaxDelay: 5 * time.Second,
+		Sleep: func(_ context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			slept = append(slept, d)
+			return nil
+		}})
+	take := func() []time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		out := slept
+		slept = nil
+		return out
+	}
+	const addr = "198.51.100.20"
+	var got []string
+	for range 9 {
+		e.loginFrom(0, addr, provPassword, "carl", "wrong")
+		got = append(got, fmt.Sprint(take()))
+	}
+	want := "[] [] [500ms] [1s] [2s] [4s] [5s] [5s] [5s]"
+	if s := strings.Join(got, " "); s != want {
+		t.Fatalf("delays of nine failures: %s, want %s", s, want)
+	}
+	expect(t, e.loginFrom(1, "203.0.113.10", provPassword, "carl", "pw"), http.StatusOK, "another address")
+	if d := take(); len(d) != 0 {
+		t.Fatalf("another address was delayed %v", d)
+	}
+	// The right password is delayed too (the delay comes before the check)...
+	expect(t, e.loginFrom(0, addr, provPassword, "carl", "pw"), http.StatusOK, "right password after nine failures")
+	if d := take(); fmt.Sprint(d) != "[5s]" {
+		t.Fatalf("the right password after nine failures waited %v, want [5s]", d)
+	}
+	// ...and a success starts the pair over.
+	e.loginFrom(0, addr, provPassword, "carl", "wrong")
+	e.loginFrom(0, addr, provPassword, "carl", "wrong")
+	if d := take(); len(d) != 0 {
+		t.Fatalf("two failures after a success waited %v", d)
+	}
+	// A client that goes away during its delay is refunded.
+	e.setLoginLimit(LoginLimit{PerUserAddress: 3, PerAddress: 1000, Window: time.Hour, MaxDelay: time.Second,
+		Sleep: func(context.Context, time.Duration) error { return context.Canceled }})
+	e.loginFrom(0, addr, provPassword, "carl", "wrong") // the pair's 3rd attempt: delayed, abandoned
+	e.loginFrom(0, addr, provPassword, "carl", "wrong")
+	e.setLoginLimit(LoginLimit{PerUserAddress: 3, PerAddress: 1000, Window: time.Hour})
+	expect(t, e.loginFrom(0, addr, provPassword, "carl", "wrong"), http.StatusUnauthorized, "the 3rd counted failure, abandoned attempts refunded")
+	expect(t, e.loginFrom(0, addr, provPassword, "carl", "wrong"), http.StatusTooManyRequests, "past the limit", 3600)
+}
+
+// flaky is an authenticator that is unavailable.
+type flaky struct{}
+
+func (flaky) Authenticate(context.Context, string, string) (string, error) {
+	return "", fmt.Errorf("%w: PAM is down", authenticator.ErrUnavailable)
+}
+
+// TestPasswordLoginUnavailableIsRefunded: attempts whose password could not
+// be checked count against neither limit.
+func TestPasswordLoginUnavailableIsRefunded(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.setLoginLimit(LoginLimit{PerUserAddress: 2, PerAddress: 2, Window: time.Hour})
+	for _, r := range e.replicas {
+		r.h.Providers = append(r.h.Providers, Provider{Name: "flaky", Password: flaky{}})
+	}
+	const addr = "198.51.100.99"
+	for i := range 5 {
+		expect(t, e.loginFrom(i%2, addr, "flaky", "carl", "pw"), http.StatusServiceUnavailable, "authenticator down")
+	}
+	expect(t, e.loginFrom(0, addr, provPassword, "carl", "wrong"), http.StatusUnauthorized, "1st failure")
+	expect(t, e.loginFrom(0, addr, provPassword, "carl", "pw"), http.StatusOK, "right password after one failure")
+}
+
+// A username far longer than an index entry may be (PostgreSQL refuses
+// btree entries over about 2.7 kB) is a 401 like any other.
+func TestPasswordLoginLongUsername(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		e.setLoginLimit(LoginLimit{PerUserAddress: 10, PerAddress: 100, Window: time.Hour})
+		r := e.loginFrom(0, "198.51.100.1", provPassword, strings.Repeat("ä", 6000), "x")
+		expect(t, r, http.StatusUnauthorized, "12 kB username")
 	})
 }
