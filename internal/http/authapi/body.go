@@ -2,16 +2,71 @@ package authapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/tiledgo/server/internal/http/httperr"
 )
 
-// maxBody bounds what an auth route reads: its bodies are a few hundred bytes.
-const maxBody = 64 << 10
+// maxBody bounds what an auth route reads: its bodies (a login form, a
+// refresh token, an API-key request) are a few hundred bytes.
+const maxBody = 16 << 10
+
+// msgTooLarge is the one answer to an oversized body, form or JSON alike.
+const msgTooLarge = "Request body too large"
+
+func tooLarge() *httperr.Error { return httperr.New(http.StatusRequestEntityTooLarge, msgTooLarge) }
+
+// limitedBody is a request body cut at maxBody that remembers whether the
+// client sent more, so that a parser's error (the form and multipart
+// parsers do not all keep http.MaxBytesError) is still answered 413.
+type limitedBody struct {
+	io.ReadCloser
+	over bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.over = true
+	}
+	return n, err
+}
+
+// limitBody refuses a body over n bytes: by its Content-Length before
+// anything is read, else (chunked) as soon as it passes n. Passing the
+// response writer to MaxBytesReader makes the server close the connection
+// instead of draining the rest.
+func limitBody(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return tooLarge()
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(c.Response(), r.Body, n)}
+			}
+			return next(c)
+		}
+	}
+}
+
+// overLimit reports whether reading r's body ran past its limit.
+func overLimit(r *http.Request, err error) bool {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return true
+	}
+	b, ok := r.Body.(*limitedBody)
+	return ok && b.over
+}
 
 // missing is one entry of a FastAPI/pydantic validation error, the shape the
 // Tiled client and its users already know (tiled-captures/*-json-body.txt).
@@ -37,9 +92,12 @@ func unprocessable(details ...map[string]any) *httperr.Error {
 // readJSON decodes a JSON object body into a map. An empty body is 422
 // "Field required" at ["body"], as FastAPI answers.
 func readJSON(r *http.Request) (map[string]json.RawMessage, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if overLimit(r, err) || len(b) > maxBody {
+		return nil, tooLarge()
+	}
 	if err != nil {
-		return nil, httperr.New(http.StatusRequestEntityTooLarge, "Request body too large")
+		return nil, httperr.BadRequest("Could not read the request body")
 	}
 	if len(b) == 0 {
 		return nil, unprocessable(map[string]any{"type": "missing", "loc": []any{"body"}, "msg": "Field required", "input": nil})
@@ -54,21 +112,27 @@ func readJSON(r *http.Request) (map[string]json.RawMessage, error) {
 // readForm parses a form body (urlencoded or multipart); other content
 // types yield an empty form, so required fields are reported missing.
 func readForm(r *http.Request) (url.Values, error) {
-	r.Body = http.MaxBytesReader(nil, r.Body, maxBody)
+	if _, ok := r.Body.(*limitedBody); !ok {
+		// Not behind limitBody (a direct call): bound it here.
+		r.Body = &limitedBody{ReadCloser: http.MaxBytesReader(nil, r.Body, maxBody)}
+	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var err error
 	switch ct {
 	case "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
-			return nil, httperr.BadRequest("Malformed form body")
-		}
-		return r.PostForm, nil
+		err = r.ParseForm()
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(maxBody); err != nil {
-			return nil, httperr.BadRequest("Malformed form body")
-		}
-		return r.PostForm, nil
+		err = r.ParseMultipartForm(maxBody)
+	default:
+		return url.Values{}, nil
 	}
-	return url.Values{}, nil
+	switch {
+	case overLimit(r, err):
+		return nil, tooLarge()
+	case err != nil:
+		return nil, httperr.BadRequest("Malformed form body")
+	}
+	return r.PostForm, nil
 }
 
 // stringField reads a required string member of a JSON object.

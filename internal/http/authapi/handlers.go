@@ -50,7 +50,8 @@ type Handlers struct {
 
 // Register adds the routes under the API group.
 func (h *Handlers) Register(g *echo.Group) {
-	a := g.Group("/auth")
+	// Every auth body is tiny: a larger one is refused before it is read.
+	a := g.Group("/auth", limitBody(maxBody))
 	a.POST("/provider/:provider/token", h.token)
 	h.registerExternal(a)
 	a.POST("/session/refresh", h.refresh)
