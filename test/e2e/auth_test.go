@@ -163,10 +163,24 @@ func checkStartURLCookie(t *testing.T, s *server, startURL, key string) {
 
 	// A browser that visited the URL is then authorised by the cookie alone.
 	b := s.browser(t)
-	expectStatus(t, b.get(startURL, nil), http.StatusOK)
+	expectStatus(t, b.get(startURL, hdr("Sec-Fetch-Site", "none")), http.StatusOK)
 	r := b.get("/api/v1/metadata/", nil)
 	if expectStatus(t, r, http.StatusOK) {
 		expectAt(t, object(t, r), "container", "data", "attributes", "structure_family")
+	}
+
+	// A link or image on another site cannot plant a key in the browser
+	// (login CSRF): a cross-site or same-site request gets no cookie, while
+	// the key in its query still authenticates it.
+	for _, site := range []string{"cross-site", "same-site"} {
+		r := s.client(t).get(startURL, hdr("Sec-Fetch-Site", site))
+		expectStatus(t, r, http.StatusOK)
+		if ck := findCookie(r, "tiled_api_key"); ck != nil {
+			t.Errorf("Sec-Fetch-Site %s: the key was set in a cookie: %q", site, r.Header.Values("Set-Cookie"))
+		}
+	}
+	if ck := findCookie(s.client(t).get(startURL, hdr("Sec-Fetch-Site", "same-origin")), "tiled_api_key"); ck == nil {
+		t.Errorf("Sec-Fetch-Site same-origin: no cookie")
 	}
 }
 

@@ -94,8 +94,10 @@ func checkKeyLifecycle(t *testing.T, s *server) {
 	replay(t, s, muCapture("multiuser-apikey-use.txt"), recordedUserKey, secret)
 	r := c.get("/api/v1/metadata/?api_key="+secret, nil)
 	expectStatus(t, r, http.StatusOK)
-	if ck := findCookie(r, "tiled_api_key"); ck == nil || ck.Value != secret || !ck.HttpOnly {
-		t.Errorf("?api_key= did not set an HttpOnly tiled_api_key cookie: %q", r.Header.Values("Set-Cookie"))
+	// Unlike Tiled, a multi-user server never plants the key in a cookie
+	// from the query (login CSRF); the cookie still authenticates.
+	if ck := findCookie(r, "tiled_api_key"); ck != nil {
+		t.Errorf("?api_key= set a tiled_api_key cookie on a multi-user server: %q", r.Header.Values("Set-Cookie"))
 	}
 	expectStatus(t, c.get("/api/v1/metadata/", hdr("Cookie", "tiled_api_key="+secret)), http.StatusOK)
 
@@ -373,14 +375,17 @@ func checkCSRF(t *testing.T, s *server) {
 	secret := secretOf(t, mustCreateKey(t, c, bearer(tp.Access), map[string]any{"scopes": nil}))
 
 	b := jarClient(t, s)
-	expectStatus(t, b.get("/api/v1/metadata/?api_key="+secret, nil), http.StatusOK)
-	cookies := map[string]string{}
 	u, _ := url.Parse(s.base + "/api/v1/")
+	// A browser holding the key in a cookie (set by a script of the
+	// application: a multi-user server does not set it from ?api_key=).
+	b.http.Jar.SetCookies(u, []*http.Cookie{{Name: "tiled_api_key", Value: secret, Path: "/"}})
+	expectStatus(t, b.get("/api/v1/metadata/", nil), http.StatusOK)
+	cookies := map[string]string{}
 	for _, ck := range b.http.Jar.Cookies(u) {
 		cookies[ck.Name] = ck.Value
 	}
 	if cookies["tiled_api_key"] != secret || cookies["tiled_csrf"] == "" {
-		t.Fatalf("browser cookies after ?api_key= %v, want tiled_api_key and tiled_csrf", cookies)
+		t.Fatalf("browser cookies after a first request %v, want tiled_api_key and tiled_csrf", cookies)
 	}
 	body := map[string]any{"scopes": []string{"read:metadata"}}
 	// The cookie alone authenticates a read.

@@ -38,8 +38,8 @@ func TestMultiNoSecretInLogs(t *testing.T) {
 			secrets["API key"] = key
 			for _, r := range []reply{
 				c.get("/api/v1/metadata/", hdr("Authorization", "Apikey "+key)),
-				c.get("/api/v1/metadata/?api_key="+key, nil), // sets the cookie
-				c.get("/api/v1/metadata/", nil),              // by cookie
+				c.get("/api/v1/metadata/?api_key="+key, nil),
+				c.get("/api/v1/metadata/", hdr("Cookie", "tiled_api_key="+key)),
 				c.get("/api/v1/auth/apikey?api_key="+key, nil),
 			} {
 				if r.Status != http.StatusOK {

@@ -32,21 +32,23 @@ func (s *Server) resolveClient(next echo.HandlerFunc) echo.HandlerFunc {
 // makes requests pile up) cannot exhaust the replica; the load balancer
 // and well-behaved clients retry elsewhere or later. Probes are exempt: a
 // busy replica is alive, and /readyz must still answer.
+//
+// Echo applies middleware anew for every request, so the slots live in the
+// Server (s.slots, made in New), never in this function's closure.
 func (s *Server) limitInFlight(next echo.HandlerFunc) echo.HandlerFunc {
-	if s.deps.MaxInFlight <= 0 {
+	if s.slots == nil {
 		return next
 	}
-	slots := make(chan struct{}, s.deps.MaxInFlight)
 	return func(c echo.Context) error {
 		if isProbe(c) {
 			return next(c)
 		}
 		select {
-		case slots <- struct{}{}:
+		case s.slots <- struct{}{}:
 		default:
 			return httperr.Unavailable("The server is busy. Please retry.", inFlightRetryAfter)
 		}
-		defer func() { <-slots }()
+		defer func() { <-s.slots }()
 		return next(c)
 	}
 }

@@ -155,9 +155,10 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			caller, err = s.resolve(ctx, creds)
 			if err == nil {
 				ctx = authn.WithCaller(ctx, caller)
-				if creds.APIKeySource == authn.FromQuery {
-					// Like Jupyter: a URL with ?api_key= opened in a browser
-					// logs the browser in, so the key can leave the URL.
+				if creds.APIKeySource == authn.FromQuery && s.plantsKeyCookie(r) {
+					// Like Jupyter: the start-up URL with ?api_key= opened in
+					// a browser logs the browser in, so the key can leave
+					// the URL.
 					if ck, _ := r.Cookie(authn.APIKeyCookie); ck == nil || ck.Value != creds.APIKey {
 						setCookie(c, authn.APIKeyCookie, creds.APIKey)
 					}
@@ -176,6 +177,26 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(r.WithContext(ctx))
 		return next(c)
 	}
+}
+
+// plantsKeyCookie says whether ?api_key= may set the tiled_api_key cookie:
+// only in single-user mode, where the start-up URL is how a browser logs
+// in, and only on a navigation the person made (typed, bookmarked, or from
+// this server's own pages: Sec-Fetch-Site none or same-origin, or absent in
+// browsers that do not send it). Otherwise a link or image on another site
+// could plant the attacker's key in a victim's browser, and the victim
+// would then work, unknowingly, as the attacker (login CSRF). Tiled sets
+// it on any request in every mode. The key in the query still
+// authenticates the request itself.
+func (s *Server) plantsKeyCookie(r *http.Request) bool {
+	if s.deps.Resolver.SingleUserKey == "" {
+		return false
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "none", "same-origin":
+		return true
+	}
+	return false
 }
 
 // setCookie sets a session cookie (no expiry: it lasts as long as the

@@ -116,11 +116,16 @@ type Server struct {
 	echo     *echo.Echo
 	table    *routeTable
 	draining atomic.Bool
+	// slots holds one token per request in flight (nil: no cap).
+	slots chan struct{}
 }
 
 // New builds the Echo instance with every route.
 func New(d Deps) *Server {
 	s := &Server{deps: d, echo: echo.New()}
+	if d.MaxInFlight > 0 {
+		s.slots = make(chan struct{}, d.MaxInFlight)
+	}
 	e := s.echo
 	s.table = &routeTable{e: e}
 	e.HideBanner, e.HidePort = true, true
