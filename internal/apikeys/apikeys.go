@@ -24,6 +24,10 @@ import (
 // Limits, as Tiled's (tiled/server/authentication.py).
 const (
 	MaxKeysPerPrincipal = 100
+	// MaxExpiresIn caps a key's lifetime in seconds: 100 years of 365
+	// days. A longer one would overflow a time.Duration (at 9.2e9 s) and
+	// land in the past; no key needs to outlive its creator's career.
+	MaxExpiresIn int64 = 100 * 365 * 24 * 3600
 	// touchInterval throttles latest_activity writes: at most one per key per
 	// minute, however busy the key is.
 	touchInterval = time.Minute
@@ -37,6 +41,7 @@ var (
 	ErrTagsUnenforced  = errors.New("access tags are not enforced by this server's access policy")
 	ErrTooManyKeys     = errors.New("too many API keys")
 	ErrInvalidLifetime = errors.New("expires_in must be positive")
+	ErrLifetimeTooLong = errors.New("expires_in exceeds the maximum")
 )
 
 // Service issues and verifies API keys.
@@ -138,6 +143,9 @@ func (s *Service) Issue(ctx context.Context, owner identity.Principal, grant Gra
 	if req.ExpiresIn != nil {
 		if *req.ExpiresIn <= 0 {
 			return Issued{}, ErrInvalidLifetime
+		}
+		if *req.ExpiresIn > MaxExpiresIn {
+			return Issued{}, ErrLifetimeTooLong
 		}
 		e := now.Add(time.Duration(*req.ExpiresIn) * time.Second)
 		exp = &e

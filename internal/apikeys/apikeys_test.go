@@ -62,6 +62,9 @@ func TestIssueRules(t *testing.T) {
 		{"access tags with inherit", all, apikeys.Request{AccessTags: []string{"t"}}, apikeys.ErrTagsWithScopes},
 		{"access tags with explicit scopes", all, apikeys.Request{Scopes: []string{"read:data"}, AccessTags: []string{"t"}}, nil},
 		{"non-positive lifetime", all, apikeys.Request{Scopes: []string{"read:data"}, ExpiresIn: ptr(int64(0))}, apikeys.ErrInvalidLifetime},
+		{"the longest lifetime", all, apikeys.Request{Scopes: []string{"read:data"}, ExpiresIn: ptr(apikeys.MaxExpiresIn)}, nil},
+		{"one second past the longest lifetime", all, apikeys.Request{Scopes: []string{"read:data"}, ExpiresIn: ptr(apikeys.MaxExpiresIn + 1)}, apikeys.ErrLifetimeTooLong},
+		{"a lifetime that would overflow", all, apikeys.Request{Scopes: []string{"read:data"}, ExpiresIn: ptr(int64(1e10))}, apikeys.ErrLifetimeTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,6 +74,9 @@ func TestIssueRules(t *testing.T) {
 			}
 			if err == nil && (len(got.Secret) != 72 || got.Key.FirstEight != got.Secret[:8]) {
 				t.Fatalf("issued %+v", got)
+			}
+			if err == nil && got.Key.ExpiresAt != nil && !got.Key.ExpiresAt.After(time.Now()) {
+				t.Fatalf("a key issued for %d s expires at %s", *tt.req.ExpiresIn, got.Key.ExpiresAt)
 			}
 		})
 	}

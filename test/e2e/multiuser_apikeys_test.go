@@ -29,6 +29,7 @@ func TestMultiAPIKeys(t *testing.T) {
 			{"admin: principals", checkAdminPrincipals},
 			{"admin: service principal and its keys", checkServicePrincipal},
 			{"csrf", checkCSRF},
+			{"managing credentials through a key needs revoke:apikeys", checkKeyManagesCredentials},
 		})
 	})
 }
@@ -113,9 +114,11 @@ func checkKeyLifecycle(t *testing.T, s *server) {
 	me := whoami(t, c, apikey(secret))
 	expectShape(t, "multiuser-whoami-apikey.txt", me)
 	expectAt(t, me, dashedUUID(tp.Principal), "uuid")
-	expectAt(t, me, first, "api_keys", 0, "first_eight")
-	if v, _ := at(me, "api_keys"); len(v.([]any)) != 1 {
-		t.Errorf("api_keys %s, want the one key", compact(v))
+	// A key without revoke:apikeys does not see its owner's credentials.
+	for _, m := range []string{"api_keys", "sessions"} {
+		if v, _ := at(me, m); len(v.([]any)) != 0 {
+			t.Errorf("whoami through a read-only key lists %s %s", m, compact(v))
+		}
 	}
 	// The key one character off, anywhere (the first eight find it, the
 	// rest must match): never the owner.
@@ -351,7 +354,7 @@ func checkServicePrincipal(t *testing.T, s *server) {
 	me := whoami(t, c, apikey(secret))
 	expectAt(t, me, id, "uuid")
 	expectAt(t, me, "service", "type")
-	expectAt(t, me, secret[:8], "api_keys", 0, "first_eight")
+	expectAt(t, me, []any{}, "api_keys") // a read-only key does not list its owner's keys
 	// The admin sees it among the service's keys.
 	if p, ok := c.getObject("/api/v1/auth/principal/"+id, bearer(admin.Access)); ok {
 		expectAt(t, p, secret[:8], "api_keys", 0, "first_eight")
@@ -400,4 +403,52 @@ func checkCSRF(t *testing.T, s *server) {
 	expectStatus(t, b.postJSON("/api/v1/auth/apikey?csrf="+url.QueryEscape(cookies["tiled_csrf"]), nil, body), http.StatusOK)
 	// Not a cookie request: no CSRF token needed.
 	expectStatus(t, c.postJSON("/api/v1/auth/apikey", apikey(secret), body), http.StatusOK)
+}
+
+// checkKeyManagesCredentials: through an API key, whoami lists the owner's
+// keys and sessions, and a session can be ended by id, only when the key
+// holds revoke:apikeys (a key of scopes ["inherit"] does, as the user role
+// has it); a read-only key handed to a notebook can do neither.
+func checkKeyManagesCredentials(t *testing.T, s *server) {
+	c := s.client(t)
+	name := uniqueName(t, "manage")
+	tp := loginAs(t, c, name)
+	reader := secretOf(t, mustCreateKey(t, c, bearer(tp.Access), map[string]any{"scopes": []string{"read:metadata", "read:data"}}))
+	manager := secretOf(t, mustCreateKey(t, c, bearer(tp.Access), map[string]any{"scopes": []string{"read:metadata", "revoke:apikeys"}}))
+	inherit := secretOf(t, mustCreateKey(t, c, bearer(tp.Access), map[string]any{"scopes": nil}))
+
+	count := func(key, member string) int {
+		v, _ := at(whoami(t, c, apikey(key)), member)
+		l, _ := v.([]any)
+		return len(l)
+	}
+	for _, k := range []struct {
+		name          string
+		key           string
+		keys, session int
+	}{{"read-only", reader, 0, 0}, {"revoke:apikeys", manager, 3, 1}, {"inherit", inherit, 3, 1}} {
+		if got := [2]int{count(k.key, "api_keys"), count(k.key, "sessions")}; got != [2]int{k.keys, k.session} {
+			t.Errorf("whoami through the %s key lists %d keys and %d sessions, want %d and %d", k.name, got[0], got[1], k.keys, k.session)
+		}
+	}
+	v, _ := at(whoami(t, c, bearer(tp.Access)), "sessions", 0, "uuid")
+	sid, _ := v.(string)
+	revoke := func(key string) reply {
+		return c.do(http.MethodDelete, "/api/v1/auth/session/revoke/"+sid, apikey(key), nil)
+	}
+	expectScopesDenied(t, revoke(reader), "revoke:apikeys")
+	expectStatus(t, c.get("/api/v1/metadata/", bearer(tp.Access)), http.StatusOK)
+	expectStatus(t, revoke(manager), http.StatusNoContent)
+	expectStatus(t, c.get("/api/v1/metadata/", bearer(tp.Access)), http.StatusUnauthorized)
+	second := loginAs(t, c, name)
+	v, _ = at(whoami(t, c, bearer(second.Access)), "sessions")
+	for _, sess := range v.([]any) {
+		if m, _ := sess.(map[string]any); m["revoked"] == false {
+			sid, _ = m["uuid"].(string)
+		}
+	}
+	expectStatus(t, revoke(inherit), http.StatusNoContent)
+	expectStatus(t, c.get("/api/v1/metadata/", bearer(second.Access)), http.StatusUnauthorized)
+	// The read-only key itself keeps working for what it is for.
+	expectStatus(t, c.get("/api/v1/metadata/", apikey(reader)), http.StatusOK)
 }

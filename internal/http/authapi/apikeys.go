@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -39,9 +40,14 @@ func parseKeyRequest(r *http.Request) (apikeys.Request, error) {
 	decode("note", &req.Note, "Input should be a valid string")
 	decode("access_tags", &req.AccessTags, "Input should be a valid list of strings")
 	if expires != nil {
-		if *expires != float64(int64(*expires)) {
+		switch {
+		case *expires > float64(apikeys.MaxExpiresIn):
+			problems = append(problems, tooLong(body["expires_in"]))
+		case *expires != math.Trunc(*expires):
 			problems = append(problems, invalid("Input should be a valid integer", "expires_in"))
-		} else {
+		case *expires < 1:
+			problems = append(problems, invalid("Input should be greater than 0", "expires_in"))
+		default:
 			n := int64(*expires)
 			req.ExpiresIn = &n
 		}
@@ -53,6 +59,19 @@ func parseKeyRequest(r *http.Request) (apikeys.Request, error) {
 		return apikeys.Request{}, unprocessable(problems...)
 	}
 	return req, nil
+}
+
+// tooLong is pydantic's less_than_equal error for an expires_in past the
+// cap, saying what the cap is in words too.
+func tooLong(input json.RawMessage) map[string]any {
+	d := invalid(fmt.Sprintf("Input should be less than or equal to %d (100 years): an API key may live at most that long",
+		apikeys.MaxExpiresIn), "expires_in")
+	d["type"] = "less_than_equal"
+	d["ctx"] = map[string]any{"le": apikeys.MaxExpiresIn}
+	if input != nil {
+		d["input"] = input
+	}
+	return d
 }
 
 // issueKey makes a key for owner on behalf of a creator allowed grant.
@@ -78,6 +97,8 @@ func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grant apik
 			authn.PyList(req.Scopes)))
 	case errors.Is(err, apikeys.ErrInvalidLifetime):
 		return unprocessable(invalid("Input should be greater than 0", "expires_in"))
+	case errors.Is(err, apikeys.ErrLifetimeTooLong):
+		return unprocessable(tooLong(nil))
 	case errors.Is(err, apikeys.ErrTooManyKeys):
 		return httperr.BadRequest(fmt.Sprintf("This Principal already has %d API keys which is greater than or equal to "+
 			"the maximum number allowed, %d. Some API keys must be deleted before creating new ones.",

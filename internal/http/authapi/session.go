@@ -11,6 +11,7 @@ import (
 
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 )
 
@@ -82,6 +83,9 @@ func (h *Handlers) revokeByID(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := requireKeyManagement(c, caller); err != nil {
+		return err
+	}
 	raw := c.Param("session_id")
 	sid, err := uuid.Parse(raw)
 	if err != nil {
@@ -125,7 +129,34 @@ func (h *Handlers) whoami(c echo.Context) error {
 		}
 		return err
 	}
+	if !mayManageCredentials(caller) {
+		// A key that may not manage its owner's credentials does not see
+		// them either (the same members, empty).
+		out["api_keys"], out["sessions"] = []any{}, []any{}
+	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// mayManageCredentials says whether caller may see and end its owner's
+// sessions and keys. A session may (it is the person, logged in); an API
+// key only with revoke:apikeys, the scope that already lets it delete the
+// owner's keys (the user role holds it, so a key of scopes ["inherit"]
+// works as in Tiled), or as an admin key (read:principals or
+// write:principals, which reach every principal's anyway). Without it, a
+// key handed to a notebook or a service for reading data cannot list the
+// owner's keys and sessions or log the owner out.
+func mayManageCredentials(caller *authn.Caller) bool {
+	return caller.Kind != authn.APIKey || caller.Admin ||
+		caller.Scopes.Has(identity.ScopeRevokeAPIKeys) || caller.Scopes.Has(identity.ScopeReadPrincipals)
+}
+
+// requireKeyManagement is Tiled's scope 401 for an API key that may not
+// end sessions (see mayManageCredentials).
+func requireKeyManagement(c echo.Context, caller *authn.Caller) error {
+	if caller.Kind != authn.APIKey || caller.Admin {
+		return nil
+	}
+	return authn.RequireScopes(c.Request(), identity.ScopeRevokeAPIKeys)
 }
 
 // principalCaller returns the caller if it is a logged-in principal (session
