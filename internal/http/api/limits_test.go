@@ -209,4 +209,3 @@ func TestRequestBounds(t *testing.T) {
 		t.Fatalf("budget without one configured: %q", got)
 	}
 }
-
