@@ -258,7 +258,8 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	a.closers = append(a.closers, stopGC)
 	// Revocation-log entries must outlive the access tokens they deny.
 	retain := max(gcRetain, auth.AccessTokenMaxAge+authcache.DefaultClockSkew)
-	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, retain, a.metrics, logger) })
+	gcPol := gcPolicy(retain, cfg.Server.AuditRetention)
+	go every(gcCtx, gcInterval, func() { collectGarbage(gcCtx, st, gcPol, a.metrics, logger) })
 	return a, nil
 }
 
@@ -455,10 +456,16 @@ func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin,
 	}
 }
 
+// gcPolicy is what GC keeps: ended sessions and the revocation log for
+// retain (at least gcRetain), audit events for server.audit_retention.
+func gcPolicy(retain, auditRetain time.Duration) sessions.GCPolicy {
+	return sessions.GCPolicy{Retain: retain, AuditRetain: auditRetain, Batch: gcBatch}
+}
+
 // collectGarbage deletes one batch of expired rows. With PostgreSQL only one
 // replica collects at a time (the store takes an advisory lock).
-func collectGarbage(ctx context.Context, st store.Store, retain time.Duration, m *metrics.Metrics, logger *slog.Logger) {
-	res, err := st.GC(ctx, time.Now().UTC(), retain, gcBatch)
+func collectGarbage(ctx context.Context, st store.Store, policy sessions.GCPolicy, m *metrics.Metrics, logger *slog.Logger) {
+	res, err := st.GC(ctx, time.Now().UTC(), policy)
 	if err != nil {
 		logger.Warn("garbage collection", "error", err)
 		return
@@ -466,6 +473,7 @@ func collectGarbage(ctx context.Context, st store.Store, retain time.Duration, m
 	for kind, n := range map[string]int64{
 		"sessions": res.Sessions, "pending_devices": res.PendingDevices, "auth_states": res.AuthStates,
 		"login_attempts": res.LoginAttempts, "api_keys": res.APIKeys, "revocations": res.Revocations,
+		"audit_events": res.AuditEvents,
 	} {
 		m.GCDeleted(kind, n)
 	}

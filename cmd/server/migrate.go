@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/config"
 	"github.com/tiledgo/server/internal/logging"
 	"github.com/tiledgo/server/internal/store"
@@ -34,7 +34,7 @@ func parseDBFlags(name string, args []string, stderr io.Writer) (dbFlags, []stri
 }
 
 // openForAdmin opens the database without migrating it.
-func openForAdmin(ctx context.Context, f dbFlags, getenv env, stderr io.Writer) (store.Store, *slog.Logger, error) {
+func openForAdmin(ctx context.Context, f dbFlags, getenv env, stderr io.Writer) (store.Store, *config.Config, error) {
 	e := config.Env(getenv)
 	var cfg *config.Config
 	if len(f.configs) > 0 {
@@ -67,7 +67,7 @@ func openForAdmin(ctx context.Context, f dbFlags, getenv env, stderr io.Writer) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("session database: %w", err)
 	}
-	return st, logger, nil
+	return st, cfg, nil
 }
 
 // migrateCmd is "migrate up | status | down-to VERSION".
@@ -149,7 +149,7 @@ func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if len(rest) != 0 {
 		return usageError{fmt.Sprintf("gc: unexpected %q", rest)}
 	}
-	st, _, err := openForAdmin(ctx, f, getenv, stderr)
+	st, cfg, err := openForAdmin(ctx, f, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -157,13 +157,16 @@ func gcCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := st.Migrator().Check(ctx); err != nil {
 		return err
 	}
+	// As the replicas' GC: revocation-log entries outlive the access tokens
+	// they deny.
+	retain := max(gcRetain, cfg.Authentication.AccessTokenMaxAge+authcache.DefaultClockSkew)
 	total := 0
 	for {
-		res, err := st.GC(ctx, nowUTC(), gcRetain, gcBatch)
+		res, err := st.GC(ctx, nowUTC(), gcPolicy(retain, cfg.Server.AuditRetention))
 		if err != nil {
 			return fmt.Errorf("gc: %w", err)
 		}
-		n := res.Sessions + res.PendingDevices + res.AuthStates + res.LoginAttempts + res.APIKeys + res.Revocations
+		n := res.Total()
 		total += int(n)
 		if n == 0 {
 			break

@@ -155,7 +155,23 @@ type PoolStats struct {
 
 // GCResult counts what one garbage-collection pass deleted.
 type GCResult struct {
-	Sessions, PendingDevices, AuthStates, LoginAttempts, APIKeys, Revocations int64
+	Sessions, PendingDevices, AuthStates, LoginAttempts, APIKeys, Revocations, AuditEvents int64
+}
+
+// Total is every row deleted.
+func (r GCResult) Total() int64 {
+	return r.Sessions + r.PendingDevices + r.AuthStates + r.LoginAttempts + r.APIKeys + r.Revocations + r.AuditEvents
+}
+
+// GCPolicy says what GC keeps.
+type GCPolicy struct {
+	// Retain keeps ended sessions (for whoami) and revocation-log entries
+	// this long after they end.
+	Retain time.Duration
+	// AuditRetain keeps audit events this long; 0 keeps them for ever.
+	AuditRetain time.Duration
+	// Batch is the most rows one statement deletes.
+	Batch int
 }
 
 // Store persists sessions and the short-lived state of login flows. Every
@@ -237,11 +253,12 @@ type Store interface {
 	// an update.
 	RefundLoginAttempt(ctx context.Context, key string, windowEnd time.Time) error
 
-	// GC deletes, in batches of at most batch rows per table, sessions that
-	// can no longer be used at now (kept for retain after they end so that
-	// whoami can still show them), expired pending logins, auth states, login
-	// counters and API keys, and revocation log entries older than retain.
+	// GC deletes, in batches of at most p.Batch rows per statement,
+	// sessions that can no longer be used at now (kept for p.Retain after
+	// they end so that whoami can still show them), expired pending logins,
+	// auth states, login counters and API keys, revocation log entries
+	// older than p.Retain, and audit events older than p.AuditRetain.
 	// One replica collects at a time: while another is collecting, GC
 	// returns an empty result and no error.
-	GC(ctx context.Context, now time.Time, retain time.Duration, batch int) (GCResult, error)
+	GC(ctx context.Context, now time.Time, p GCPolicy) (GCResult, error)
 }

@@ -93,14 +93,14 @@ func TestGCOneReplicaAtATime(t *testing.T) {
 	if _, err := other.Exec(ctx(t), `SELECT pg_advisory_lock($1)`, sqlstore.GCLockKey); err != nil {
 		t.Fatal(err)
 	}
-	res, err := st.GC(ctx(t), now, time.Hour, 100)
+	res, err := st.GC(ctx(t), now, sessions.GCPolicy{Retain: time.Hour, Batch: 100})
 	if err != nil || res != (sessions.GCResult{}) {
 		t.Fatalf("gc while another replica collects: %+v, %v; want nothing done", res, err)
 	}
 	if _, err := other.Exec(ctx(t), `SELECT pg_advisory_unlock($1)`, sqlstore.GCLockKey); err != nil {
 		t.Fatal(err)
 	}
-	res, err = st.GC(ctx(t), now, time.Hour, 100)
+	res, err = st.GC(ctx(t), now, sessions.GCPolicy{Retain: time.Hour, Batch: 100})
 	if err != nil || res.AuthStates != 1 {
 		t.Fatalf("gc: %+v, %v; want the expired auth state", res, err)
 	}

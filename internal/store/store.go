@@ -24,6 +24,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store/pgstore"
@@ -38,6 +39,7 @@ type Store interface {
 	// LogFeed wakes a replica's caches after every change to the
 	// revocation log (PostgreSQL: LISTEN/NOTIFY; SQLite: in process).
 	sessions.LogFeed
+	audit.Store
 	// Ping checks that the database answers (storeerr.ErrUnavailable if not).
 	Ping(ctx context.Context) error
 	// PoolStats reports the connection pool, for metrics; false when the
@@ -135,6 +137,7 @@ type backend interface {
 	identity.Store
 	sessions.Store
 	sessions.LogFeed
+	audit.Store
 	Ping(ctx context.Context) error
 	PoolStats() (sessions.PoolStats, bool)
 	Close() error

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store"
@@ -119,13 +120,36 @@ func testGC(t *testing.T, st store.Store) {
 		ok(t, st.CreateAPIKey(ctx, newKey(p.ID, []string{"00000000", "11111111", "22222222", "33333333"}[i], time.Duration(i)*time.Second, exp), 0), "create key")
 	}
 
-	_, err = st.GC(ctx, now, retain, 0)
+	// Audit events: five older than the audit retention (a batch of 2
+	// takes three statements), one exactly that old and one newer, kept.
+	const auditRetain = 90 * 24 * time.Hour
+	for i, age := range []time.Duration{auditRetain + 5*time.Second, auditRetain + 4*time.Second, auditRetain + 3*time.Second,
+		auditRetain + 2*time.Second, auditRetain + time.Microsecond, auditRetain, time.Hour} {
+		ok(t, st.AppendAuditEvent(ctx, audit.Event{At: now.Add(-age), Name: audit.Login, Outcome: audit.Success,
+			Detail: map[string]any{"i": i}}), "append audit event")
+	}
+
+	_, err = st.GC(ctx, now, sessions.GCPolicy{Retain: retain, Batch: 0})
 	if err == nil {
 		t.Fatal("gc with batch 0: no error")
 	}
-	res, err := st.GC(ctx, now, retain, 2) // small batches: several per table
+	_, err = st.GC(ctx, now, sessions.GCPolicy{Retain: retain, AuditRetain: -time.Second, Batch: 10})
+	if err == nil {
+		t.Fatal("gc with a negative audit retention: no error")
+	}
+	res, err := st.GC(ctx, now, sessions.GCPolicy{Retain: retain, Batch: 2}) // no audit retention: kept for ever
 	ok(t, err, "gc")
 	equal(t, res, sessions.GCResult{Sessions: 4, PendingDevices: 1, AuthStates: 1, LoginAttempts: 1, APIKeys: 2, Revocations: 2}, "deleted")
+	events, err := st.AuditEvents(ctx, time.Time{}, 100)
+	ok(t, err, "audit events")
+	equal(t, len(events), 7, "audit events without a retention")
+	res, err = st.GC(ctx, now, sessions.GCPolicy{Retain: retain, AuditRetain: auditRetain, Batch: 2})
+	ok(t, err, "gc of audit events")
+	equal(t, res, sessions.GCResult{AuditEvents: 5}, "audit events older than the retention, in batches")
+	events, err = st.AuditEvents(ctx, time.Time{}, 100)
+	ok(t, err, "audit events")
+	equal(t, len(events), 2, "audit events left")
+	sameTime(t, events[0].At, now.Add(-auditRetain), "the event exactly as old as the retention is kept")
 
 	for i, f := range fixtures {
 		_, err := st.GetSession(ctx, ids[i])
@@ -160,7 +184,7 @@ func testGC(t *testing.T, st store.Store) {
 	ok(t, err, "list keys")
 	equal(t, []string{keys[0].FirstEight, keys[1].FirstEight}, []string{"22222222", "33333333"}, "kept keys")
 
-	res, err = st.GC(ctx, now, retain, 100)
+	res, err = st.GC(ctx, now, sessions.GCPolicy{Retain: retain, AuditRetain: auditRetain, Batch: 100})
 	ok(t, err, "second gc")
 	equal(t, res, sessions.GCResult{}, "second pass deletes nothing")
 }

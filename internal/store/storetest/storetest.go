@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SessionLimitRace", testSessionLimitRace},
 		{"APIKeyLimitRace", testAPIKeyLimitRace},
 		{"CascadeOnPrincipalDelete", testCascade},
+		{"AuditEvents", testAuditEvents},
 		{"GC", testGC},
 		{"Ping", testPing},
 	}
