@@ -26,7 +26,9 @@ type gcTarget struct {
 
 func atNow(now time.Time, _ sessions.GCPolicy) (time.Time, bool) { return now, true }
 
-func retained(now time.Time, p sessions.GCPolicy) (time.Time, bool) { return ts(now.Add(-p.Retain)), true }
+func retained(now time.Time, p sessions.GCPolicy) (time.Time, bool) {
+	return ts(now.Add(-p.Retain)), true
+}
 
 func auditRetained(now time.Time, p sessions.GCPolicy) (time.Time, bool) {
 	if p.AuditRetain <= 0 {
