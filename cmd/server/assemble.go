@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tiledgo/server/internal/access"
 	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
@@ -25,6 +27,7 @@ import (
 	"github.com/tiledgo/server/internal/http/data"
 	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/metrics"
 	"github.com/tiledgo/server/internal/serialize"
 	"github.com/tiledgo/server/internal/sessions"
@@ -200,19 +203,20 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	a.closers = append(a.closers, func() { stopFollow(); <-followDone; <-followDone })
 	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger, TagsEnforced: access.EnforcesTags(policy),
 		Cache: cache, Activity: activity}
+	recorder := &audit.Recorder{Store: st, Logger: logger, Now: now}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
 		LoginLimit: authapi.LoginLimit{
 			PerUserAddress: cfg.Server.LoginFailuresPerUserAddress, PerAddress: cfg.Server.LoginFailuresPerAddress,
 			Window: cfg.Server.LoginFailureWindow, MaxDelay: cfg.Server.LoginFailureMaxDelay,
 		},
-		Now: now, Logger: logger,
+		Audit: recorder, Now: now, Logger: logger,
 	}
 	for _, ad := range auth.TiledAdmins {
 		handlers.Admins = append(handlers.Admins, authapi.AdminIdentity{Provider: ad.Provider, ID: ad.ID})
 	}
 	if schemaOK.Load() {
-		bootstrapAdmins(ctx, st, auth.TiledAdmins, logger)
+		bootstrapAdmins(ctx, st, auth.TiledAdmins, recorder, logger)
 	}
 
 	// External issuers' keys load in the background until shutdown.
@@ -442,15 +446,25 @@ func aboutProviders(ps []authapi.Provider) []api.Provider {
 // the admin role, as Tiled does at start. Find-or-create and the role grant
 // are idempotent and race-safe, so ten replicas starting at once end with
 // one principal per admin.
-func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin, logger *slog.Logger) {
+func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin, rec *audit.Recorder, logger *slog.Logger) {
 	for _, ad := range admins {
-		p, _, err := st.LoginIdentity(ctx, ad.Provider, ad.ID, []string{"user", "admin"}, time.Now().UTC())
-		if err == nil {
-			err = st.GrantRole(ctx, p.ID, "admin")
+		p, created, err := st.LoginIdentity(ctx, ad.Provider, ad.ID, []string{identity.RoleUser, identity.RoleAdmin}, time.Now().UTC())
+		granted := false
+		if err == nil && !created && !slices.ContainsFunc(p.Roles, func(r identity.Role) bool { return r.Name == identity.RoleAdmin }) {
+			err, granted = st.GrantRole(ctx, p.ID, identity.RoleAdmin), true
 		}
 		if err != nil {
 			logger.Error("ensure admin", "provider", ad.Provider, "id", ad.ID, "error", err)
 			continue
+		}
+		switch {
+		case created:
+			rec.Record(ctx, audit.Event{Name: audit.PrincipalCreate, Outcome: audit.Success, PrincipalID: p.ID,
+				Provider: ad.Provider, IdentityID: ad.ID, Detail: map[string]any{"type": string(p.Type),
+					"roles": []string{identity.RoleUser, identity.RoleAdmin}, "by": "tiled_admins at start"}})
+		case granted:
+			rec.Record(ctx, audit.Event{Name: audit.PrincipalRoleGrant, Outcome: audit.Success, PrincipalID: p.ID,
+				Provider: ad.Provider, IdentityID: ad.ID, Detail: map[string]any{"role": identity.RoleAdmin, "by": "tiled_admins at start"}})
 		}
 		logger.Info("ensured admin role", "provider", ad.Provider, "id", ad.ID, "principal", p.ID)
 	}

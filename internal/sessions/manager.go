@@ -28,6 +28,21 @@ var (
 	ErrTooManySessions = errors.New("too many sessions")
 )
 
+// ReusedError is the ErrEnded of a refresh that presented a rotated token
+// after the grace window: the session it names has been revoked. It tells
+// the caller whose session, for the audit trail; the client is answered as
+// for any ended session.
+type ReusedError struct {
+	SessionID, PrincipalID uuid.UUID
+}
+
+func (e *ReusedError) Error() string {
+	return "refresh token reused: session " + e.SessionID.String() + " revoked"
+}
+
+// Is makes errors.Is(err, ErrEnded) true.
+func (e *ReusedError) Is(target error) bool { return target == ErrEnded }
+
 // Limits and lifetimes. Zero SessionMaxAge means sessions never hit a hard
 // cap (seed 000's default); they still end after RefreshMaxAge of inactivity.
 type Config struct {
@@ -191,6 +206,7 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 		}
 		m.Logger.WarnContext(ctx, "refresh token reused after rotation; session revoked",
 			"session", s.ID, "principal", s.PrincipalID, "presented_generation", rt.Generation, "generation", s.Generation)
+		return Tokens{}, &ReusedError{SessionID: s.ID, PrincipalID: s.PrincipalID}
 	}
 	return Tokens{}, ErrEnded
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/identity"
@@ -111,7 +112,12 @@ func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grant apik
 		out["expiration_time"] = exp.UTC().Format(awareTimeLayout)
 	}
 	out["secret"] = issued.Secret
-	h.Logger.InfoContext(c.Request().Context(), "API key created", "principal", owner.ID, "first_eight", issued.Key.FirstEight)
+	ev := audit.Event{Name: audit.APIKeyCreate, Outcome: audit.Success, PrincipalID: owner.ID,
+		Detail: map[string]any{"first_eight": issued.Key.FirstEight, "scopes": issued.Key.Scopes}}
+	if caller := authn.FromContext(c.Request().Context()); caller.PrincipalID != owner.ID {
+		ev.Detail["created_by"] = caller.PrincipalID.String() // an admin, for a service principal
+	}
+	h.record(c.Request().Context(), ev)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -176,6 +182,7 @@ func (h *Handlers) deleteAPIKey(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	h.recordBy(c.Request().Context(), caller, audit.APIKeyDelete, uuid.Nil, map[string]any{"first_eight": first})
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -219,6 +226,9 @@ func (h *Handlers) deleteAPIKeyFor(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	caller := authn.FromContext(c.Request().Context())
+	h.record(c.Request().Context(), audit.Event{Name: audit.APIKeyDelete, Outcome: audit.Success, PrincipalID: id,
+		Detail: map[string]any{"first_eight": first, "deleted_by": caller.PrincipalID.String()}})
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
 	"github.com/tiledgo/server/internal/http/forwarded"
@@ -248,7 +249,7 @@ func (h *Handlers) authCode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.Logger.InfoContext(ctx, "login", "provider", p.Name, "flow", flowBrowser, "principal", t.Principal.ID, "session", t.SessionID)
+	h.recordLogin(ctx, p.Name, id, audit.Success, t.Principal.ID, t.SessionID, map[string]any{"method": "oidc", "flow": flowBrowser})
 	body := tokenResponse(t, p.Name, id)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	dest := p.OIDC.RedirectOnSuccess()
@@ -277,6 +278,7 @@ func (h *Handlers) authCode(c echo.Context) error {
 // redirect_on_failure, else 401 "Authentication failure".
 func (h *Handlers) loginFailed(c echo.Context, p *Provider, cause error) error {
 	h.Logger.InfoContext(c.Request().Context(), "login failed", "provider", p.Name, "error", cause)
+	h.recordLogin(c.Request().Context(), p.Name, "", audit.Failure, uuid.Nil, uuid.Nil, map[string]any{"method": "oidc", "flow": flowBrowser})
 	if dest := p.OIDC.RedirectOnFailure(); dest != "" {
 		return c.Redirect(http.StatusFound, dest)
 	}
@@ -426,6 +428,7 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 			return page(c, http.StatusServiceUnavailable, formPage, pageData{Code: code, State: state, Message: msgUnavailable})
 		case err != nil:
 			h.Logger.InfoContext(ctx, "device login failed", "provider", p.Name, "error", err)
+			h.recordLogin(ctx, p.Name, "", audit.Failure, uuid.Nil, uuid.Nil, map[string]any{"method": "oidc", "flow": flowDevice})
 			return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
 		}
 	}
@@ -449,7 +452,7 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 	} else if err != nil {
 		return fmt.Errorf("approve pending device login: %w", err)
 	}
-	h.Logger.InfoContext(ctx, "login", "provider", p.Name, "flow", flowDevice, "principal", t.Principal.ID, "session", t.SessionID)
+	h.recordLogin(ctx, p.Name, id, audit.Success, t.Principal.ID, t.SessionID, map[string]any{"method": "oidc", "flow": flowDevice})
 	msg := ""
 	if p.ConfirmationMessage != nil {
 		// Tiled formats confirmation_message with str.format(id=...).
@@ -473,7 +476,8 @@ func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthSt
 		}
 	}
 	tries := extraInt(st, extraTries) + 1
-	h.Logger.InfoContext(ctx, "device login: wrong user code", "provider", p.Name, "tries", tries)
+	h.recordLogin(ctx, p.Name, id, audit.Failure, uuid.Nil, uuid.Nil, map[string]any{
+		"method": "oidc", "flow": flowDevice, "reason": "wrong user code", "tries": tries})
 	if tries >= maxUserCodeTries || !now.Before(st.ExpiresAt) {
 		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgInvalidUserCode + " " + msgStartAgain})
 	}

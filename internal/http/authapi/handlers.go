@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tiledgo/server/internal/apikeys"
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
 	"github.com/tiledgo/server/internal/http/httperr"
@@ -44,8 +45,11 @@ type Handlers struct {
 	Identities identity.Store
 	APIKeys    *apikeys.Service
 	LoginLimit LoginLimit
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Audit records logins, revocations, keys and principal changes; nil
+	// records nothing.
+	Audit  *audit.Recorder
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Register adds the routes under the API group.
@@ -102,12 +106,15 @@ func (h *Handlers) completeLogin(ctx context.Context, provider, id string, state
 		return sessions.Tokens{}, fmt.Errorf("login identity: %w", err)
 	}
 	if created {
-		h.Logger.InfoContext(ctx, "new principal", "provider", provider, "principal", p.ID)
+		h.record(ctx, audit.Event{Name: audit.PrincipalCreate, Outcome: audit.Success, PrincipalID: p.ID,
+			Provider: provider, IdentityID: id, Detail: map[string]any{"type": string(p.Type), "roles": roleNames(p), "by": "first login"}})
 	}
 	if h.isAdmin(provider, id) && !hasRole(p, identity.RoleAdmin) {
 		if err := h.Identities.GrantRole(ctx, p.ID, identity.RoleAdmin); err != nil {
 			return sessions.Tokens{}, fmt.Errorf("grant admin: %w", err)
 		}
+		h.record(ctx, audit.Event{Name: audit.PrincipalRoleGrant, Outcome: audit.Success, PrincipalID: p.ID,
+			Provider: provider, IdentityID: id, Detail: map[string]any{"role": identity.RoleAdmin, "by": "tiled_admins"}})
 		if p, err = h.Identities.GetPrincipal(ctx, p.ID); err != nil {
 			return sessions.Tokens{}, fmt.Errorf("reload principal: %w", err)
 		}
@@ -129,6 +136,14 @@ func (h *Handlers) isAdmin(provider, id string) bool {
 		}
 	}
 	return false
+}
+
+func roleNames(p identity.Principal) []string {
+	out := make([]string, 0, len(p.Roles))
+	for _, r := range p.Roles {
+		out = append(out, r.Name)
+	}
+	return out
 }
 
 func hasRole(p identity.Principal, role string) bool {

@@ -7,6 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/google/uuid"
+
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/http/httperr"
 )
@@ -35,14 +38,19 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 
 	gate, err := h.admitLogin(ctx, p.Name, username)
 	if err != nil {
+		var he *httperr.Error
+		if errors.As(err, &he) && he.Status == http.StatusTooManyRequests {
+			h.record(ctx, audit.Event{Name: audit.LoginThrottled, Outcome: audit.Failure, Provider: p.Name,
+				IdentityID: username, Detail: map[string]any{"limit": fmt.Sprint(he.Detail)}})
+		}
 		return err
 	}
 	id, err := p.Password.Authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, authenticator.ErrBadCredentials):
 		pairN, addrN := gate.failed()
-		h.Logger.InfoContext(ctx, "login failed", "provider", p.Name,
-			"pair_attempts", pairN, "address_attempts", addrN)
+		h.recordLogin(ctx, p.Name, username, audit.Failure, uuid.Nil, uuid.Nil, map[string]any{
+			"method": "password", "pair_attempts": pairN, "address_attempts": addrN})
 		return httperr.Unauthorized("Incorrect username or password")
 	case errors.Is(err, authenticator.ErrUnavailable):
 		gate.abandon(ctx)
@@ -56,6 +64,6 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 	if err != nil {
 		return err
 	}
-	h.Logger.InfoContext(ctx, "login", "provider", p.Name, "principal", t.Principal.ID, "session", t.SessionID)
+	h.recordLogin(ctx, p.Name, id, audit.Success, t.Principal.ID, t.SessionID, map[string]any{"method": "password"})
 	return c.JSON(http.StatusOK, tokenResponse(t, p.Name, id))
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/identity"
@@ -94,7 +95,8 @@ func (h *Handlers) createServicePrincipal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.Logger.InfoContext(ctx, "service principal created", "principal", p.ID, "role", role)
+	h.recordBy(ctx, authn.FromContext(ctx), audit.PrincipalCreate, uuid.Nil, map[string]any{"created": p.ID.String(),
+		"type": string(identity.TypeService), "roles": []string{role}})
 	return c.JSON(http.StatusOK, out)
 }
 

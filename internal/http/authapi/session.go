@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/identity"
@@ -46,6 +47,12 @@ func (h *Handlers) refresh(c echo.Context) error {
 		return err
 	}
 	t, err := h.Manager.Refresh(c.Request().Context(), tok)
+	var reused *sessions.ReusedError
+	if errors.As(err, &reused) {
+		h.record(c.Request().Context(), audit.Event{Name: audit.RefreshReuse, Outcome: audit.Failure,
+			PrincipalID: reused.PrincipalID, SessionID: reused.SessionID,
+			Detail: map[string]any{"action": "session revoked"}})
+	}
 	switch {
 	case errors.Is(err, sessions.ErrMalformed):
 		return httperr.Unauthorized(authn.MsgBadCredentials)
@@ -73,6 +80,8 @@ func (h *Handlers) revokeByToken(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	h.record(c.Request().Context(), audit.Event{Name: audit.SessionRevoke, Outcome: audit.Success, SessionID: sid,
+		Detail: map[string]any{"by": "refresh_token"}})
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -97,6 +106,7 @@ func (h *Handlers) revokeByID(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	h.recordBy(c.Request().Context(), caller, audit.SessionRevoke, sid, map[string]any{"by": "id"})
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -108,6 +118,7 @@ func (h *Handlers) logout(c echo.Context) error {
 		if err := h.Manager.Revoke(c.Request().Context(), caller, caller.SessionID); err != nil && !errors.Is(err, sessions.ErrEnded) {
 			return err
 		}
+		h.recordBy(c.Request().Context(), caller, audit.SessionRevoke, caller.SessionID, map[string]any{"by": "logout"})
 	}
 	c.SetCookie(&http.Cookie{Name: authn.APIKeyCookie, Value: "", Path: "/", MaxAge: -1, SameSite: http.SameSiteLaxMode, HttpOnly: true})
 	return c.JSON(http.StatusOK, map[string]any{})
