@@ -1,10 +1,42 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tiledgo/server/internal/store"
 )
+
+// auditRows reads every row of the audit_events table of db (the server
+// has stopped), as JSON text to search.
+func auditRows(t *testing.T, db backend) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	opts := store.DefaultOptions()
+	opts.URI = db.uri
+	st, err := store.Open(ctx, opts)
+	if err != nil {
+		t.Fatalf("open the session database: %v", err)
+	}
+	defer st.Close()
+	events, err := st.AuditEvents(ctx, time.Time{}, 10000)
+	if err != nil {
+		t.Fatalf("read audit events: %v", err)
+	}
+	if len(events) == 0 {
+		t.Fatal("no audit events stored")
+	}
+	b, err := json.Marshal(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // TestMultiNoSecretInLogs runs the flows that handle secrets (password
 // login, refresh, API key creation and use in header, query and cookie,
@@ -14,7 +46,8 @@ func TestMultiNoSecretInLogs(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
 			t.Parallel()
-			cfg := muConfig(newBackend(t, "sqlite"))
+			db := newBackend(t, "sqlite")
+			cfg := muConfig(db)
 			cfg["server"] = map[string]any{"log_format": format, "log_level": "debug"}
 			s := startMU(t, cfg)
 			c := jarClient(t, s)
@@ -56,14 +89,29 @@ func TestMultiNoSecretInLogs(t *testing.T) {
 				t.Fatalf("revoked token: %s", r)
 			}
 
+			// What the audit trail must have recorded (and the scan below
+			// covers): a failed and a successful login, a key, a revocation.
 			s.stopAndWait(t)
 			out := s.output()
+			rows := auditRows(t, db)
+			for _, ev := range []string{`"event":"login","outcome":"failure"`, `"event":"login","outcome":"success"`,
+				`"event":"apikey.create"`, `"event":"session.revoke"`} {
+				if !strings.Contains(rows, strings.ReplaceAll(strings.ReplaceAll(ev, `"event"`, `"Name"`), `"outcome"`, `"Outcome"`)) {
+					t.Errorf("no audit row %s in\n%s", ev, rows)
+				}
+				if format == "json" && !strings.Contains(out, ev) {
+					t.Errorf("no audit log record %s", ev)
+				}
+			}
 			if !strings.Contains(out, "level=DEBUG") && !strings.Contains(out, `"level":"DEBUG"`) {
 				t.Fatalf("the server did not log at debug level; the check would prove little:\n%s", out)
 			}
 			for what, secret := range secrets {
 				if strings.Contains(out, secret) {
 					t.Errorf("the %s appears in the server output", what)
+				}
+				if strings.Contains(rows, secret) {
+					t.Errorf("the %s appears in the audit_events table", what)
 				}
 			}
 		})
