@@ -161,7 +161,11 @@ func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[str
 // second is caught as reuse, which revokes the session, as before.
 func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 	rt, err := tokens.ParseRefresh(token)
-	if err != nil {
+	// The secret is derived from the session and generation: a token whose
+	// generation was edited (or whose parts were spliced) is not one this
+	// server issued, even when its secret is the session's current one,
+	// and must not rotate the session onto a generation it never issued.
+	if err != nil || !m.Keys.IssuedRefresh(rt) {
 		return Tokens{}, ErrMalformed
 	}
 	now := m.now()

@@ -546,7 +546,8 @@ func TestConfirmBatcherRetries(t *testing.T) {
 
 // TestForgedRefreshTokens: a well-formed refresh token for a real session,
 // made with another server's key (anyone who learned a session id can make
-// one), neither revokes the session nor refreshes it, nor counts as reuse.
+// one) or with its generation edited, neither revokes the session nor
+// refreshes it, nor counts as reuse.
 func TestForgedRefreshTokens(t *testing.T) {
 	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
 		e := newEnv(cfg())
@@ -563,8 +564,21 @@ func TestForgedRefreshTokens(t *testing.T) {
 			if _, err := e.m.RevokeByRefreshToken(ctx, forged); !errors.Is(err, sessions.ErrMalformed) {
 				t.Fatalf("revoke with a forged generation-%d token: %v, want ErrMalformed", gen, err)
 			}
-			if _, err := e.m.Refresh(ctx, forged); !errors.Is(err, sessions.ErrEnded) {
-				t.Fatalf("refresh with a forged generation-%d token: %v, want ErrEnded", gen, err)
+			if _, err := e.m.Refresh(ctx, forged); !errors.Is(err, sessions.ErrMalformed) {
+				t.Fatalf("refresh with a forged generation-%d token: %v, want ErrMalformed", gen, err)
+			}
+		}
+		// The current secret under an edited generation is not a token this
+		// server issued: it must not rotate the session (a rotation would
+		// put the session on a generation whose token nobody holds).
+		cur, err := tokens.ParseRefresh(t1.RefreshToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gen := range []int64{cur.Generation + 1, cur.Generation + 7, 0} {
+			edited := tokens.RefreshToken{SessionID: cur.SessionID, Generation: gen, Secret: cur.Secret}
+			if _, err := e.m.Refresh(ctx, edited.String()); !errors.Is(err, sessions.ErrMalformed) {
+				t.Fatalf("refresh with the current secret under generation %d: %v, want ErrMalformed", gen, err)
 			}
 		}
 		s, _ := e.st.GetSession(ctx, t0.SessionID)
