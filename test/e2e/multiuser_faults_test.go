@@ -140,3 +140,161 @@ func TestMultiRefreshAcrossDatabaseBlackhole(t *testing.T) {
 		t.Errorf("the server took a retry for reuse:\n%s", out)
 	}
 }
+
+// faultOutcome is what the requests of one kind saw during a fault.
+type faultOutcome struct {
+	mu       sync.Mutex
+	counts   map[int]int
+	slowest  time.Duration
+	problems []string
+}
+
+func (o *faultOutcome) add(r reply, err error, took time.Duration, bound time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.counts == nil {
+		o.counts = map[int]int{}
+	}
+	o.slowest = max(o.slowest, took)
+	switch {
+	case err != nil:
+		o.problems = append(o.problems, "transport error: "+err.Error())
+	case r.Status == http.StatusServiceUnavailable:
+		if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra <= 0 {
+			o.problems = append(o.problems, "503 without a positive Retry-After: "+r.String())
+		}
+	case r.Status >= 500:
+		o.problems = append(o.problems, r.String())
+	}
+	if err == nil {
+		o.counts[r.Status]++
+	}
+	if took > bound {
+		o.problems = append(o.problems, fmt.Sprintf("%s took %s, more than %s", r.URL, took.Round(time.Millisecond), bound))
+	}
+}
+
+// TestMultiDatabaseFaultsUnderLoad (issue 19): with logins, refreshes and
+// authenticated reads running concurrently, the network to PostgreSQL is
+// cut (every connection reset) and then blackholed. Requests that need the
+// database answer 503 with Retry-After, never 500, and each within a bound
+// derived from the per-request database budget (database_timeout), not a
+// multiple of it; no refresh chain loses its session; and everything works
+// again once the network is back.
+func TestMultiDatabaseFaultsUnderLoad(t *testing.T) {
+	t.Parallel()
+	db, proxy := proxiedPostgres(t)
+	cfg := muConfig(db)
+	// The budget is what one request may spend in the database, all its
+	// statements together. A login makes several; without the shared
+	// budget it would take several bounds during a stall.
+	const budget = 2 * time.Second
+	const bound = budget + 1500*time.Millisecond // processing and scheduling slack on a busy -race machine
+	cfg["server"] = map[string]any{"database_timeout": budget.String(), "refresh_grace_period": "1s",
+		"login_failure_max_delay": 0}
+	s := startMU(t, cfg)
+	c := s.client(t)
+
+	type chain struct{ token, lost string }
+	chains := make([]*chain, 6)
+	for i := range chains {
+		chains[i] = &chain{token: mustLogin(t, c, []string{"alice", "bob", "cara"}[i%3]).Refresh}
+	}
+	access := mustLogin(t, c, "bob").Access
+
+	outcomes := map[string]*faultOutcome{"login": {}, "refresh": {}, "whoami": {}, "metadata": {}}
+	send := func(kind, method, path string, h http.Header, body []byte) reply {
+		start := time.Now()
+		r, err := rawDo(method, s.base+path, h, body, 4*bound)
+		outcomes[kind].add(r, err, time.Since(start), bound)
+		return r
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	loop := func(fn func()) {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fn()
+				time.Sleep(20 * time.Millisecond) // a busy client, not a flood
+			}
+		})
+	}
+	for _, ch := range chains {
+		loop(func() {
+			if ch.lost != "" {
+				return
+			}
+			body, _ := json.Marshal(map[string]string{"refresh_token": ch.token})
+			r := send("refresh", http.MethodPost, "/api/v1/auth/session/refresh", hdr("Content-Type", "application/json"), body)
+			switch r.Status {
+			case http.StatusOK:
+				var tp struct {
+					RefreshToken string `json:"refresh_token"`
+				}
+				if json.Unmarshal(r.Body, &tp) != nil || tp.RefreshToken == "" {
+					ch.lost = "200 without a refresh token"
+					return
+				}
+				ch.token = tp.RefreshToken
+			case http.StatusServiceUnavailable, 0:
+			default:
+				ch.lost = r.String()
+			}
+		})
+	}
+	for range 2 {
+		loop(func() {
+			form := url.Values{"username": {"cara"}, "password": {muPasswords["cara"]}}
+			send("login", http.MethodPost, "/api/v1/auth/provider/"+provToy+"/token",
+				hdr("Content-Type", "application/x-www-form-urlencoded"), []byte(form.Encode()))
+		})
+		loop(func() { send("whoami", http.MethodGet, "/api/v1/auth/whoami", bearer(access), nil) })
+		loop(func() { send("metadata", http.MethodGet, "/api/v1/metadata/", bearer(access), nil) })
+	}
+
+	time.Sleep(500 * time.Millisecond)
+	for range 3 { // connections cut, again and again
+		proxy.Reset()
+		time.Sleep(300 * time.Millisecond)
+	}
+	proxy.Blackhole()
+	time.Sleep(2*budget + time.Second)
+	proxy.Heal()
+	// Recovery: every kind of request succeeds again within a few seconds.
+	poll(t, 15*time.Second, 100*time.Millisecond, "logins work again after the outage", func() (bool, string) {
+		r := c.login(provToy, "alice", muPasswords["alice"])
+		return r.Status == http.StatusOK, r.String()
+	})
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+
+	unavailable := 0
+	for kind, o := range outcomes {
+		unavailable += o.counts[http.StatusServiceUnavailable]
+		if o.counts[http.StatusOK] == 0 {
+			t.Errorf("%s: no request succeeded: %v", kind, o.counts)
+		}
+		for _, p := range o.problems {
+			t.Errorf("%s: %s", kind, p)
+		}
+		t.Logf("%s: %v, slowest %s", kind, o.counts, o.slowest.Round(time.Millisecond))
+	}
+	if unavailable == 0 {
+		t.Fatal("no request answered 503: the faults did not reach the requests")
+	}
+	for i, ch := range chains {
+		if ch.lost != "" {
+			t.Errorf("chain %d lost its session: %s", i, ch.lost)
+			continue
+		}
+		// Not half-rotated: the token each chain holds still refreshes.
+		mustRefresh(t, c, ch.token)
+	}
+	expectStatus(t, c.get("/api/v1/auth/whoami", bearer(access)), http.StatusOK)
+}
