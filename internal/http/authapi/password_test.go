@@ -1,10 +1,12 @@
 package authapi
 
 import (
+	"bufio"
 	"context"
 
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -338,6 +340,27 @@ func TestBodyLimits(t *testing.T) {
 			if r := send(rt.path, rt.contentType, maxBody, chunked); r.status == http.StatusRequestEntityTooLarge || r.status >= 500 {
 				t.Errorf("%s, exactly %d bytes: %d %s", name, maxBody, r.status, r.body)
 			}
+		}
+	}
+}
+
+// TestBodyLimitBeforeReading: a body announced larger than the limit is
+// refused from its Content-Length alone: the client has sent only its
+// headers, and the 413 comes at once instead of a wait for the body.
+func TestBodyLimitBeforeReading(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	u, _ := url.Parse(e.replicas[0].base)
+	for _, n := range []int{maxBody + 1, 100 << 20} {
+		conn, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST /api/v1/auth/provider/%s/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", provPassword, n)
+		status, err := bufio.NewReader(conn).ReadString('\n')
+		conn.Close()
+		if err != nil || !strings.Contains(status, " 413 ") {
+			t.Fatalf("Content-Length %d and no body: %q %v, want 413 at once", n, status, err)
 		}
 	}
 }
