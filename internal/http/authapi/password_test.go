@@ -364,3 +364,24 @@ func TestBodyLimitBeforeReading(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordLoginRefusedPairCostsTheAddressNothing: attempts a pair's
+// limit refuses check no password, so they do not use up the address's
+// budget: a user hammering their own forgotten password does not lock the
+// rest of their office out.
+func TestPasswordLoginRefusedPairCostsTheAddressNothing(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	const perPair, perAddress = 2, 5
+	e.setLoginLimit(LoginLimit{PerUserAddress: perPair, PerAddress: perAddress, Window: time.Hour})
+	const office = "192.0.2.9"
+	for range perPair {
+		expect(t, e.loginFrom(0, office, provPassword, "carl", "forgot"), http.StatusUnauthorized, "carl's failure")
+	}
+	for range 20 {
+		expect(t, e.loginFrom(1, office, provPassword, "carl", "forgot"), http.StatusTooManyRequests, "carl past his limit", 3600)
+	}
+	for i := range perAddress - perPair {
+		expect(t, e.loginFrom(0, office, provPassword, fmt.Sprintf("colleague%d", i), "typo"), http.StatusUnauthorized, "a colleague's failure")
+	}
+	expect(t, e.loginFrom(0, office, provPassword, "someone", "typo"), http.StatusTooManyRequests, "the address's own limit", 3600)
+}
