@@ -23,6 +23,7 @@ func serveMetrics(ctx context.Context, logger *slog.Logger, addr string, h http.
 	mux.Handle("GET /metrics", h)
 	hs := &http.Server{
 		Handler:           mux,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
