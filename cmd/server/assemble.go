@@ -172,7 +172,7 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	}
 	now := time.Now
 	mgr := &sessions.Manager{
-		Sessions: st, Identities: st, Keys: keys, Now: now, Logger: logger,
+		Sessions: st, Identities: st, Keys: keys, Now: now, Logger: logger, Observe: a.metrics,
 		Config: sessions.Config{
 			AccessTokenMaxAge: auth.AccessTokenMaxAge, RefreshMaxAge: auth.RefreshTokenMaxAge,
 			SessionMaxAge: auth.SessionMaxAge, Grace: cfg.Server.RefreshGracePeriod,
@@ -190,10 +190,12 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	// The hot path's cache of revocations and keys, following the
 	// revocation log (LISTEN/NOTIFY on PostgreSQL, in process on SQLite);
 	// until it is in sync, requests read the database as before.
-	cache, err := authcache.New(authcache.Config{AccessTokenMaxAge: auth.AccessTokenMaxAge, Now: now, Logger: logger})
+	cache, err := authcache.New(authcache.Config{AccessTokenMaxAge: auth.AccessTokenMaxAge, Now: now, Logger: logger,
+		OnApply: a.metrics.RevocationLag})
 	if err != nil {
 		return nil, err
 	}
+	a.metrics.ObserveAuthCache(cache.Stats)
 	mgr.Revocations = cache
 	activity := &apikeys.ActivityBatcher{Store: st, Logger: logger}
 	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
@@ -202,8 +204,8 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	go func() { defer func() { followDone <- struct{}{} }(); activity.Run(followCtx) }()
 	a.closers = append(a.closers, func() { stopFollow(); <-followDone; <-followDone })
 	keySvc := &apikeys.Service{Identities: st, Now: now, Logger: logger, TagsEnforced: access.EnforcesTags(policy),
-		Cache: cache, Activity: activity}
-	recorder := &audit.Recorder{Store: st, Logger: logger, Now: now}
+		Cache: cache, Activity: activity, Observe: a.metrics}
+	recorder := &audit.Recorder{Store: st, Logger: logger, Now: now, Count: a.metrics}
 	handlers := &authapi.Handlers{
 		Providers: providers, Manager: mgr, Sessions: st, Identities: st, APIKeys: keySvc,
 		LoginLimit: authapi.LoginLimit{
@@ -480,6 +482,7 @@ func gcPolicy(retain, auditRetain time.Duration) sessions.GCPolicy {
 // replica collects at a time (the store takes an advisory lock).
 func collectGarbage(ctx context.Context, st store.Store, policy sessions.GCPolicy, m *metrics.Metrics, logger *slog.Logger) {
 	res, err := st.GC(ctx, time.Now().UTC(), policy)
+	m.GCRun(err, time.Now())
 	if err != nil {
 		logger.Warn("garbage collection", "error", err)
 		return

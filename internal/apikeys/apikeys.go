@@ -60,6 +60,8 @@ type Service struct {
 	// Activity, when set, records key use off the request path
 	// (*ActivityBatcher); nil writes it in the request, once a minute.
 	Activity ActivityRecorder
+	// Observe counts checks (metrics); nil counts nothing.
+	Observe CheckObserver
 }
 
 // KeyCache holds verified keys by the SHA-256 of their secret.
@@ -70,6 +72,12 @@ type KeyCache interface {
 	// so that a read that raced a change is not cached.
 	KeyEpoch() uint64
 	PutKey(epoch uint64, hash [32]byte, k *authcache.Key)
+}
+
+// CheckObserver counts API-key checks by outcome ("valid", "invalid",
+// "error") and source ("cache", "database"), for metrics.
+type CheckObserver interface {
+	APIKeyCheck(outcome, source string)
 }
 
 // ActivityRecorder takes note that a key was used at now.
@@ -197,9 +205,25 @@ func (s *Service) Lookup(ctx context.Context, secret string) (identity.APIKey, e
 // With a Cache in sync, a key verified before is answered from memory: the
 // cache drops it when the key is deleted or its owner changes or goes.
 func (s *Service) VerifyAPIKey(ctx context.Context, secret string) (*authn.Caller, error) {
+	c, source, err := s.verify(ctx, secret)
+	if s.Observe != nil {
+		outcome := "valid"
+		switch {
+		case errors.Is(err, authn.ErrInvalidAPIKey):
+			outcome = "invalid"
+		case err != nil:
+			outcome = "error"
+		}
+		s.Observe.APIKeyCheck(outcome, source)
+	}
+	return c, err
+}
+
+// verify is VerifyAPIKey, also saying where the answer came from.
+func (s *Service) verify(ctx context.Context, secret string) (*authn.Caller, string, error) {
 	_, hash, err := tokens.ParseAPIKey(secret)
 	if err != nil || len(hash) != 32 {
-		return nil, authn.ErrInvalidAPIKey
+		return nil, "none", authn.ErrInvalidAPIKey
 	}
 	h := [32]byte(hash)
 	now := s.Now().UTC()
@@ -207,22 +231,22 @@ func (s *Service) VerifyAPIKey(ctx context.Context, secret string) (*authn.Calle
 	if s.Cache != nil {
 		if k, ok := s.Cache.Key(h); ok {
 			if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
-				return nil, authn.ErrInvalidAPIKey
+				return nil, "cache", authn.ErrInvalidAPIKey
 			}
 			s.touch(ctx, k.ID, now)
-			return caller(k), nil
+			return caller(k), "cache", nil
 		}
 		epoch = s.Cache.KeyEpoch()
 	}
 	k, err := s.Lookup(ctx, secret)
 	if err != nil {
-		return nil, err
+		return nil, "database", err
 	}
 	p, err := s.Identities.GetPrincipal(ctx, k.PrincipalID)
 	if errors.Is(err, storeerr.ErrNotFound) {
-		return nil, authn.ErrInvalidAPIKey
+		return nil, "database", authn.ErrInvalidAPIKey
 	} else if err != nil {
-		return nil, fmt.Errorf("read key owner: %w", err)
+		return nil, "database", fmt.Errorf("read key owner: %w", err)
 	}
 	owner := identity.ScopesOfRoles(p.Roles)
 	scopes := identity.NewScopeSet(k.Scopes...).Intersect(owner)
@@ -237,7 +261,7 @@ func (s *Service) VerifyAPIKey(ctx context.Context, secret string) (*authn.Calle
 		s.Cache.PutKey(epoch, h, ck)
 	}
 	s.touch(ctx, k.ID, now)
-	return caller(ck), nil
+	return caller(ck), "database", nil
 }
 
 // caller is the request's caller for a verified key; each request gets its

@@ -69,6 +69,13 @@ type Recorder struct {
 	Store  Store
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Count, when set, is told of every event (metrics).
+	Count Counter
+}
+
+// Counter counts events (the metrics registry implements it).
+type Counter interface {
+	AuditEvent(Event)
 }
 
 // Record logs e as one structured record ("audit" with its fields) and
@@ -87,6 +94,9 @@ func (r *Recorder) Record(ctx context.Context, e Event) {
 	}
 	if e.Detail == nil {
 		e.Detail = map[string]any{}
+	}
+	if r.Count != nil {
+		r.Count.AuditEvent(e)
 	}
 	level := slog.LevelInfo
 	if e.Outcome == Failure || e.Name == RefreshReuse {

@@ -47,7 +47,27 @@ type Config struct {
 	MaxKeys int
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// OnApply, when set, is told how long after it was written each entry
+	// that a notification carried reached this replica (metrics).
+	OnApply func(lag time.Duration)
 }
+
+// Stats counts what the cache answered, for metrics.
+type Stats struct {
+	InSync bool
+	// RevocationHits were answered from memory; RevocationFallbacks read
+	// the database because the cache was not in sync.
+	RevocationHits, RevocationFallbacks uint64
+	KeyHits, KeyMisses                  uint64
+	// Resyncs counts rebuilds from the log (start, reconnects, gaps).
+	Resyncs uint64
+	// Held entries now.
+	Sessions, Principals, Keys int
+}
+
+// sweepEvery spaces the expiry sweeps, so a burst of notifications does not
+// walk every held entry once each.
+const sweepEvery = 10 * time.Second
 
 // Cache implements sessions.LogFollower and sessions.RevocationCache, and
 // the key cache of apikeys.Service.
@@ -71,6 +91,21 @@ type Cache struct {
 	sessions   map[uuid.UUID]time.Time // revoked session -> forget after
 	principals map[uuid.UUID]time.Time // deleted principal -> forget after
 	keys       map[[32]byte]*Key
+	lastSweep  time.Time
+
+	revHits, revFallbacks, keyHits, keyMisses, resyncs atomic.Uint64
+}
+
+// Stats reports the counters and sizes.
+func (c *Cache) Stats() Stats {
+	c.mu.RLock()
+	s, p, k := len(c.sessions), len(c.principals), len(c.keys)
+	c.mu.RUnlock()
+	return Stats{
+		InSync: c.synced.Load(), RevocationHits: c.revHits.Load(), RevocationFallbacks: c.revFallbacks.Load(),
+		KeyHits: c.keyHits.Load(), KeyMisses: c.keyMisses.Load(), Resyncs: c.resyncs.Load(),
+		Sessions: s, Principals: p, Keys: k,
+	}
 }
 
 var (
@@ -144,6 +179,7 @@ func (c *Cache) Resync(ctx context.Context, log sessions.LogReader) error {
 	c.mu.Unlock()
 	c.cursor, c.rebuilt = cursor, true
 	c.epoch.Add(1)
+	c.resyncs.Add(1)
 	wasSynced := c.synced.Swap(true)
 	c.cfg.Logger.Info("authentication cache rebuilt from the revocation log",
 		"revoked_sessions", len(revoked), "deleted_principals", len(deleted), "cursor", cursor, "was_synced", wasSynced)
@@ -188,6 +224,9 @@ func (c *Cache) Apply(e sessions.Revocation) bool {
 	}
 	c.apply([]sessions.Revocation{e})
 	c.cursor = e.Seq
+	if c.cfg.OnApply != nil {
+		c.cfg.OnApply(c.cfg.Now().Sub(e.RevokedAt))
+	}
 	return true
 }
 
@@ -215,6 +254,10 @@ func (c *Cache) apply(entries []sessions.Revocation) {
 			c.keys = map[[32]byte]*Key{}
 		}
 	}
+	if now.Sub(c.lastSweep) < sweepEvery {
+		return
+	}
+	c.lastSweep = now
 	for id, until := range c.sessions {
 		if now.After(until) {
 			delete(c.sessions, id)
@@ -256,7 +299,13 @@ func (c *Cache) Revoked(sessionID, principalID uuid.UUID) (revoked, known bool) 
 	_, p := c.principals[principalID]
 	c.mu.RUnlock()
 	if s || p {
+		c.revHits.Add(1)
 		return true, true
+	}
+	if synced {
+		c.revHits.Add(1)
+	} else {
+		c.revFallbacks.Add(1)
 	}
 	return false, synced
 }
@@ -291,6 +340,11 @@ func (c *Cache) Key(hash [32]byte) (*Key, bool) {
 	c.mu.RLock()
 	k, ok := c.keys[hash]
 	c.mu.RUnlock()
+	if ok {
+		c.keyHits.Add(1)
+	} else {
+		c.keyMisses.Add(1)
+	}
 	return k, ok
 }
 

@@ -33,6 +33,8 @@ type Metrics struct {
 
 	gcDeleted     *prometheus.CounterVec
 	schemaVersion prometheus.Gauge
+
+	auth *authMetrics
 }
 
 // Build describes the running binary, for tiled_build_info.
@@ -85,6 +87,7 @@ func New(b Build) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.responseSize, m.inFlight, m.gcDeleted, m.schemaVersion)
+	m.auth = newAuthMetrics(reg)
 	return m
 }
 

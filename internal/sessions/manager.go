@@ -26,6 +26,11 @@ var (
 	ErrMalformed = errors.New("malformed refresh token")
 	// ErrTooManySessions: the principal reached the session limit.
 	ErrTooManySessions = errors.New("too many sessions")
+	// ErrNewerKey: a racing refresh was entitled to the session's current
+	// token, but another replica minted it under a signing key this one
+	// does not hold yet (a key rotation rolling out). Retrying reaches a
+	// replica that holds it; the session is left alone.
+	ErrNewerKey = errors.New("session refreshed under a signing key this replica does not hold")
 )
 
 // ReusedError is the ErrEnded of a refresh that presented a rotated token
@@ -79,6 +84,8 @@ type Manager struct {
 	// Confirmations records answered rotations off the request path (see
 	// Refresh); nil confirms each one in the request, one more round trip.
 	Confirmations Confirmer
+	// Observe counts refresh outcomes (metrics); nil counts nothing.
+	Observe RefreshObserver
 	// Revocations answers, from this replica's memory, whether an access
 	// token's session was revoked; nil (or a cache not in sync) reads the
 	// session from the database on every bearer request.
@@ -88,6 +95,14 @@ type Manager struct {
 	VerifiedTokens int
 
 	verified verifiedTokens
+}
+
+// RefreshObserver counts how refreshes end: "rotated", "grace" (a racing
+// refresh handed the winner's token), "pending" (the previous token of an
+// unconfirmed rotation handed the current one), "reuse" (session revoked),
+// "ended", "malformed", "newer_key" or "error".
+type RefreshObserver interface {
+	Refresh(outcome string)
 }
 
 // Confirmer takes note that a rotation was answered, to be written with
@@ -159,14 +174,23 @@ func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[str
 // a stolen previous token of an unconfirmed rotation is exchanged too; the
 // thief and the client then hold the same token, and whichever refreshes
 // second is caught as reuse, which revokes the session, as before.
-func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
+func (m *Manager) Refresh(ctx context.Context, token string) (t Tokens, err error) {
+	outcome := "error"
+	if m.Observe != nil {
+		defer func() { m.Observe.Refresh(outcome) }()
+	}
+	t, outcome, err = m.refresh(ctx, token)
+	return t, err
+}
+
+func (m *Manager) refresh(ctx context.Context, token string) (Tokens, string, error) {
 	rt, err := tokens.ParseRefresh(token)
 	// The secret is derived from the session and generation: a token whose
 	// generation was edited (or whose parts were spliced) is not one this
 	// server issued, even when its secret is the session's current one,
 	// and must not rotate the session onto a generation it never issued.
 	if err != nil || !m.Keys.IssuedRefresh(rt) {
-		return Tokens{}, ErrMalformed
+		return Tokens{}, "malformed", ErrMalformed
 	}
 	now := m.now()
 	next := m.Keys.Refresh(rt.SessionID, rt.Generation+1)
@@ -178,41 +202,49 @@ func (m *Manager) Refresh(ctx context.Context, token string) (Tokens, error) {
 	switch {
 	case err == nil:
 		t, err := m.issue(s, p, next, now)
-		if err == nil {
-			m.confirm(ctx, s)
+		if err != nil {
+			return Tokens{}, "error", err
 		}
-		return t, err
+		m.confirm(ctx, s)
+		return t, "rotated", nil
 	case errors.Is(err, storeerr.ErrNotFound):
-		return Tokens{}, ErrEnded
+		return Tokens{}, "ended", ErrEnded
 	case !errors.Is(err, ErrStaleRefresh):
-		return Tokens{}, fmt.Errorf("rotate refresh token: %w", err)
+		return Tokens{}, "error", fmt.Errorf("rotate refresh token: %w", err)
 	}
 
 	// Someone rotated this token first; s is the session as they left it.
-	if !s.Active(now) || !m.Keys.IssuedRefresh(rt) {
-		// A guess at a known session id proves nothing: do not revoke on it.
-		return Tokens{}, ErrEnded
+	if !s.Active(now) {
+		return Tokens{}, "ended", ErrEnded
 	}
 	if rt.Generation == s.Generation-1 && subtle.ConstantTimeCompare(rt.Hash(), s.PrevRefreshHash) == 1 &&
 		(s.RotationPending || s.RotatedAt != nil && now.Sub(*s.RotatedAt) <= m.Config.Grace) {
 		cur, ok := m.Keys.RefreshForHash(s.ID, s.Generation, s.RefreshHash)
-		if ok {
-			t, err := m.issueFor(ctx, s, cur, now)
-			if err == nil && s.RotationPending {
-				m.confirm(ctx, s)
-			}
-			return t, err
+		if !ok {
+			// Entitled to the current token, but it was minted under a key
+			// this replica lacks: never reuse, so never a revocation.
+			return Tokens{}, "newer_key", ErrNewerKey
 		}
+		t, err := m.issueFor(ctx, s, cur, now)
+		if err != nil {
+			return Tokens{}, "error", err
+		}
+		outcome := "grace"
+		if s.RotationPending {
+			outcome = "pending"
+			m.confirm(ctx, s)
+		}
+		return t, outcome, nil
 	}
 	if rt.Generation < s.Generation {
 		if err := m.revoke(ctx, s.ID, "refresh token reuse"); err != nil && !errors.Is(err, storeerr.ErrNotFound) {
-			return Tokens{}, fmt.Errorf("revoke reused session: %w", err)
+			return Tokens{}, "error", fmt.Errorf("revoke reused session: %w", err)
 		}
 		m.Logger.WarnContext(ctx, "refresh token reused after rotation; session revoked",
 			"session", s.ID, "principal", s.PrincipalID, "presented_generation", rt.Generation, "generation", s.Generation)
-		return Tokens{}, &ReusedError{SessionID: s.ID, PrincipalID: s.PrincipalID}
+		return Tokens{}, "reuse", &ReusedError{SessionID: s.ID, PrincipalID: s.PrincipalID}
 	}
-	return Tokens{}, ErrEnded
+	return Tokens{}, "ended", ErrEnded
 }
 
 // confirm records that s's current refresh token has been handed out.

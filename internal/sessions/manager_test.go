@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -587,6 +588,59 @@ func TestForgedRefreshTokens(t *testing.T) {
 		}
 		if _, err := e.m.Refresh(ctx, t1.RefreshToken); err != nil {
 			t.Fatalf("the genuine token after forgeries: %v", err)
+		}
+	})
+}
+
+// outcomes records what RefreshObserver is told.
+type outcomes struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (o *outcomes) Refresh(outcome string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.got = append(o.got, outcome)
+}
+
+// TestRefreshDuringKeyRotation: while a new signing key rolls out, a replica
+// that does not hold it yet cannot re-derive the token a newer replica
+// minted; a racing refresh there is told to retry, never taken for reuse.
+func TestRefreshDuringKeyRotation(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(sessions.Config) *env) {
+		e := newEnv(cfg())
+		ctx := context.Background()
+		oldKeys, _ := tokens.NewKeys([]string{"test-key"})
+		newKeys, _ := tokens.NewKeys([]string{"rotated-in", "test-key"})
+		updated := &sessions.Manager{Sessions: e.st, Identities: e.st, Keys: newKeys, Config: e.m.Config, Now: e.m.Now, Logger: e.m.Logger}
+		rec := &outcomes{}
+		e.m.Keys, e.m.Observe = oldKeys, rec
+
+		t0, _ := e.m.Start(ctx, e.p, nil)
+		if _, err := updated.Refresh(ctx, t0.RefreshToken); err != nil {
+			t.Fatalf("refresh on the updated replica: %v", err)
+		}
+		e.clk.Advance(time.Second)
+		if _, err := e.m.Refresh(ctx, t0.RefreshToken); !errors.Is(err, sessions.ErrNewerKey) {
+			t.Fatalf("racing refresh on the replica without the new key: %v, want ErrNewerKey", err)
+		}
+		if s, _ := e.st.GetSession(ctx, t0.SessionID); s.RevokedAt != nil {
+			t.Fatal("the racing refresh revoked the session")
+		}
+		if _, err := updated.Refresh(ctx, t0.RefreshToken); err != nil {
+			t.Fatalf("the retry on the updated replica: %v", err)
+		}
+		e.clk.Advance(time.Hour)
+		if _, err := e.m.Refresh(ctx, "garbage"); !errors.Is(err, sessions.ErrMalformed) {
+			t.Fatal(err)
+		}
+		if _, err := e.m.Refresh(ctx, t0.RefreshToken); !errors.Is(err, sessions.ErrEnded) {
+			t.Fatalf("old token after the window: %v", err)
+		}
+		want := []string{"newer_key", "malformed", "reuse"}
+		if !slices.Equal(rec.got, want) {
+			t.Fatalf("outcomes %v, want %v", rec.got, want)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -124,34 +125,83 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestMetricsMultiUser: the session database's pool, schema version and
-// readiness are exposed; metrics.prometheus: false takes Tiled's route away.
+// readiness, and the session layer's series (logins, limits, refreshes by
+// outcome, reuse, revocations, API-key checks by source, the replica's
+// cache) move with what is done; metrics.prometheus: false takes Tiled's
+// route away.
 func TestMetricsMultiUser(t *testing.T) {
 	t.Parallel()
 	db := newBackend(t, "postgres")
 	mport := freePort(t)
 	cfg := muConfig(db)
-	cfg["server"] = map[string]any{"metrics_addr": "127.0.0.1:" + strconv.Itoa(mport)}
+	cfg["server"] = map[string]any{
+		"metrics_addr": "127.0.0.1:" + strconv.Itoa(mport), "refresh_grace_period": "1s",
+		"login_failures_per_user_address": 2, "login_failure_max_delay": "0s",
+	}
 	cfg["metrics"] = map[string]any{"prometheus": false}
 	s := startMU(t, cfg)
 	c := s.client(t)
-	mustLogin(t, c, "alice")
-	r, err := rawDo(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(mport)+"/metrics", nil, nil, readyTimeout)
-	if err != nil {
-		t.Fatal(err)
+	scrapeNow := func() map[string]*dto.MetricFamily {
+		r, err := rawDo(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(mport)+"/metrics", nil, nil, readyTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return scrape(t, r)
 	}
-	fams := scrape(t, r)
+	expect := func(fams map[string]*dto.MetricFamily, name string, labels map[string]string, want float64) {
+		t.Helper()
+		if got, _ := sample(fams, name, labels); got != want {
+			t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+		}
+	}
+
+	tp := mustLogin(t, c, "alice")
+	expectStatus(t, c.login(provToy, "bob", "wrong"), http.StatusUnauthorized)
+	expectStatus(t, c.login(provToy, "bob", "wrong"), http.StatusUnauthorized)
+	expectStatus(t, c.login(provToy, "bob", "wrong"), http.StatusTooManyRequests)
+	next := mustRefresh(t, c, tp.Refresh)
+	mustRefresh(t, c, tp.Refresh) // inside the 1 s grace window: the winner's token
+	time.Sleep(1500 * time.Millisecond)
+	expectStatus(t, c.refresh(tp.Refresh), http.StatusUnauthorized) // reuse: the session is revoked
+	other := mustLogin(t, c, "alice")
+	expectStatus(t, c.postJSON("/api/v1/auth/session/revoke", nil, map[string]string{"refresh_token": other.Refresh}), http.StatusNoContent)
+	key := secretOf(t, mustCreateKey(t, c, bearer(mustLogin(t, c, "alice").Access), map[string]any{"scopes": []string{"read:metadata"}}))
+	for range 2 {
+		expectStatus(t, c.get("/api/v1/metadata/", apikey(key)), http.StatusOK)
+	}
+	expectStatus(t, c.get("/api/v1/metadata/", apikey(otherKey(key))), http.StatusUnauthorized)
+	_ = next
+
+	fams := scrapeNow()
+	expect(fams, "tiled_logins_total", map[string]string{"provider": provToy, "outcome": "success"}, 3)
+	expect(fams, "tiled_logins_total", map[string]string{"provider": provToy, "outcome": "failure"}, 2)
+	expect(fams, "tiled_login_limit_refusals_total", map[string]string{"provider": provToy}, 1)
+	expect(fams, "tiled_refreshes_total", map[string]string{"outcome": "rotated"}, 1)
+	// The racing refresh came within the grace window, and possibly before
+	// the rotation was confirmed (confirmations are batched): either way it
+	// was handed the winner's token.
+	grace, _ := sample(fams, "tiled_refreshes_total", map[string]string{"outcome": "grace"})
+	pending, _ := sample(fams, "tiled_refreshes_total", map[string]string{"outcome": "pending"})
+	if grace+pending != 1 {
+		t.Errorf("racing refreshes handed the winner's token: grace %v + pending %v, want 1", grace, pending)
+	}
+	expect(fams, "tiled_refreshes_total", map[string]string{"outcome": "reuse"}, 1)
+	expect(fams, "tiled_refresh_reuse_detections_total", nil, 1)
+	expect(fams, "tiled_revocations_total", map[string]string{"by": "refresh_token"}, 1)
+	expect(fams, "tiled_apikeys_total", map[string]string{"action": "create"}, 1)
+	expect(fams, "tiled_apikey_checks_total", map[string]string{"outcome": "valid", "source": "database"}, 1)
+	expect(fams, "tiled_apikey_checks_total", map[string]string{"outcome": "valid", "source": "cache"}, 1)
+	expect(fams, "tiled_authcache_in_sync", nil, 1)
+	if v, _ := sample(fams, "tiled_apikey_checks_total", map[string]string{"outcome": "invalid"}); v != 1 {
+		t.Errorf("invalid API-key checks: %v, want 1", v)
+	}
 	if v, ok := sample(fams, "tiled_db_pool_max_connections", nil); !ok || v != 10 {
 		t.Errorf("tiled_db_pool_max_connections = %v (%v), want pool_size + max_overflow = 10", v, ok)
 	}
 	if v, _ := sample(fams, "tiled_db_pool_acquires_total", nil); v < 1 {
-		t.Errorf("tiled_db_pool_acquires_total = %v after a login", v)
+		t.Errorf("tiled_db_pool_acquires_total = %v after logins", v)
 	}
-	if v, _ := sample(fams, "tiled_schema_version", nil); v != float64(len(migrationNames(t, "postgres"))) {
-		t.Errorf("tiled_schema_version = %v, want %d", v, len(migrationNames(t, "postgres")))
-	}
-	if v, _ := sample(fams, "tiled_ready", nil); v != 1 {
-		t.Errorf("tiled_ready = %v, want 1", v)
-	}
-	alice := bearer(mustLogin(t, c, "alice").Access)
-	expectStatus(t, c.get("/api/v1/metrics", alice), http.StatusNotFound)
+	expect(fams, "tiled_schema_version", nil, float64(len(migrationNames(t, "postgres"))))
+	expect(fams, "tiled_ready", nil, 1)
+	expectStatus(t, c.get("/api/v1/metrics", bearer(mustLogin(t, c, "alice").Access)), http.StatusNotFound)
 }

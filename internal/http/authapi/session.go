@@ -58,6 +58,8 @@ func (h *Handlers) refresh(c echo.Context) error {
 		return httperr.Unauthorized(authn.MsgBadCredentials)
 	case errors.Is(err, sessions.ErrEnded):
 		return sessionEnded()
+	case errors.Is(err, sessions.ErrNewerKey):
+		return httperr.Unavailable("This session was refreshed by a server holding a newer signing key. Please retry.", 1).Wrap(err)
 	case err != nil:
 		return err
 	}
