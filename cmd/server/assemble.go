@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/tiledgo/server/internal/access"
 	"github.com/tiledgo/server/internal/apikeys"
@@ -401,7 +402,7 @@ func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger
 			continue
 		}
 		msg := p.ConfirmationMessage
-		ap := authapi.Provider{Name: p.Name, ConfirmationMessage: &msg}
+		ap := authapi.Provider{Name: p.Name, Kind: p.Kind.String(), ConfirmationMessage: &msg}
 		log := logger.With("provider", p.Name)
 		switch p.Kind {
 		case config.KindDummy:
@@ -423,7 +424,7 @@ func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger
 				PublicKeys: o.PublicKeys, ExtraScopes: o.ExtraScopes, UserIDClaim: o.UserIDClaim,
 				TokenEndpointAuthMethod: o.TokenEndpointAuthMethod,
 				RedirectOnSuccess:       o.RedirectOnSuccess, RedirectOnFailure: o.RedirectOnFailure,
-			}, &http.Client{Timeout: 30 * time.Second}, log)
+			}, tracedClient(30*time.Second), log)
 			if err != nil {
 				return nil, fmt.Errorf("authentication.providers[%s]: %w", p.Name, err)
 			}
@@ -495,4 +496,11 @@ func collectGarbage(ctx context.Context, st store.Store, policy sessions.GCPolic
 		m.GCDeleted(kind, n)
 	}
 	logger.Debug("garbage collection", "result", res)
+}
+
+// tracedClient is the HTTP client for identity providers (discovery, JWKS,
+// code exchanges): bounded by timeout, with a client span per request so a
+// slow provider shows in a login's trace.
+func tracedClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: otelhttp.NewTransport(http.DefaultTransport)}
 }

@@ -13,11 +13,13 @@ import (
 // serveMetrics serves Prometheus metrics at /metrics on a listener of their
 // own (--metrics-addr), without authentication: it is meant for a port that
 // only the scraper can reach (a pod port the Service does not expose), so
-// the public port need not carry them. It stops when ctx ends.
-func serveMetrics(ctx context.Context, logger *slog.Logger, addr string, h http.Handler) error {
+// the public port need not carry them. It serves until stop is called,
+// which the caller does after the main listener has drained and shut down,
+// so the drain itself can be scraped.
+func serveMetrics(logger *slog.Logger, addr string, h http.Handler) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics listener on %s: %w", addr, err)
+		return nil, fmt.Errorf("metrics listener on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
@@ -33,12 +35,10 @@ func serveMetrics(ctx context.Context, logger *slog.Logger, addr string, h http.
 			logger.Error("metrics listener stopped", "error", err)
 		}
 	}()
-	go func() {
-		<-ctx.Done()
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
-	}()
-	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
-	return nil
+	}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -45,7 +44,7 @@ type resourceServer struct {
 // does not start.
 func buildResourceServer(ctx context.Context, cfg *config.Config, ids identity.Store, logger *slog.Logger) (*resourceServer, error) {
 	rs := &resourceServer{proxied: map[string]*bearerjwt.Validator{}}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := tracedClient(10 * time.Second)
 	deps := bearerjwt.Deps{Client: client, Now: time.Now, Logger: logger}
 	var issuers []bearerauth.Issuer
 	if a := cfg.Auth; a.Enabled {

@@ -160,9 +160,11 @@ func runServer(ctx context.Context, cfg *config.Config, stderr io.Writer) error 
 	}
 	defer app.close()
 	if cfg.Server.MetricsAddr != "" {
-		if err := serveMetrics(ctx, logger, cfg.Server.MetricsAddr, app.metrics.Handler()); err != nil {
+		stop, err := serveMetrics(logger, cfg.Server.MetricsAddr, app.metrics.Handler())
+		if err != nil {
 			return err
 		}
+		defer stop()
 	}
 
 	addr := net.JoinHostPort(cfg.Uvicorn.Host, strconv.Itoa(cfg.Uvicorn.Port))

@@ -10,12 +10,16 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
 
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/storeerr"
 	"github.com/tiledgo/server/internal/tokens"
 )
+
+// TracerName names this package's spans.
+const TracerName = "github.com/tiledgo/server/internal/sessions"
 
 // Errors the Manager returns; the HTTP layer maps them to Tiled's answers.
 var (
@@ -149,7 +153,7 @@ func (m *Manager) Start(ctx context.Context, p identity.Principal, state map[str
 	} else if err != nil {
 		return Tokens{}, fmt.Errorf("create session: %w", err)
 	}
-	return m.issue(s, p, rt, now)
+	return m.issue(ctx, s, p, rt, now)
 }
 
 // Refresh exchanges a refresh token for new tokens, rotating it.
@@ -201,7 +205,7 @@ func (m *Manager) refresh(ctx context.Context, token string) (Tokens, string, er
 	})
 	switch {
 	case err == nil:
-		t, err := m.issue(s, p, next, now)
+		t, err := m.issue(ctx, s, p, next, now)
 		if err != nil {
 			return Tokens{}, "error", err
 		}
@@ -329,7 +333,9 @@ func (m *Manager) VerifyAccessToken(ctx context.Context, token string) (*authn.C
 	now := m.now()
 	caller, hash, ok := m.verified.get(token, now, m.VerifiedTokens)
 	if !ok {
+		_, span := otel.Tracer(TracerName).Start(ctx, "tokens.verify")
 		c, err := m.Keys.VerifyAccess(token, now)
+		span.End()
 		switch {
 		case errors.Is(err, tokens.ErrExpired):
 			return nil, authn.ErrExpiredToken
@@ -389,10 +395,12 @@ func (m *Manager) issueFor(ctx context.Context, s Session, rt tokens.RefreshToke
 	} else if err != nil {
 		return Tokens{}, fmt.Errorf("read principal: %w", err)
 	}
-	return m.issue(s, p, rt, now)
+	return m.issue(ctx, s, p, rt, now)
 }
 
-func (m *Manager) issue(s Session, p identity.Principal, rt tokens.RefreshToken, now time.Time) (Tokens, error) {
+func (m *Manager) issue(ctx context.Context, s Session, p identity.Principal, rt tokens.RefreshToken, now time.Time) (Tokens, error) {
+	_, span := otel.Tracer(TracerName).Start(ctx, "tokens.sign")
+	defer span.End()
 	accessExp := now.Add(m.Config.AccessTokenMaxAge)
 	refreshExp := s.RefreshExpiresAt
 	if s.ExpiresAt != nil {

@@ -101,16 +101,17 @@ func scheme(r *http.Request) string {
 // resolved to, and the outcome. Verification work below it (the session or
 // key lookup, the JWT check) nests under it.
 func (s *Server) resolve(ctx context.Context, creds authn.Credentials) (*authn.Caller, error) {
+	if creds.Empty() {
+		// Anonymous: nothing to verify, nothing worth a span.
+		return s.deps.Resolver.Resolve(ctx, creds)
+	}
 	ctx, span := otel.Tracer(TracerName).Start(ctx, "authenticate")
 	defer span.End()
 	caller, err := s.deps.Resolver.Resolve(ctx, creds)
 	if span.IsRecording() {
-		credential := "none"
-		switch {
-		case creds.APIKey != "":
+		credential := "bearer"
+		if creds.APIKey != "" {
 			credential = "api_key"
-		case creds.Bearer != "":
-			credential = "bearer"
 		}
 		span.SetAttributes(attribute.String("tiled.auth.credential", credential))
 		switch {

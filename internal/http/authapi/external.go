@@ -105,7 +105,7 @@ const (
 func (h *Handlers) registerExternal(a *echo.Group) {
 	a.GET("/provider/:provider/authorize", h.authorizeRedirect)
 	a.POST("/provider/:provider/authorize", h.deviceAuthorize)
-	a.GET("/provider/:provider/code", h.authCode)
+	a.GET("/provider/:provider/code", h.traced("authorization_code", h.authCode))
 	a.GET("/provider/:provider/device_code", h.deviceCodeForm)
 	a.POST("/provider/:provider/device_code", h.deviceCodeSubmit)
 }

@@ -27,7 +27,10 @@ import (
 // Provider is one configured authentication provider. Exactly one of
 // Password and OIDC is set.
 type Provider struct {
-	Name                string
+	Name string
+	// Kind names the authenticator (dictionary, dummy, pam, oidc), for
+	// spans and logs.
+	Kind                string
 	ConfirmationMessage *string
 	Password            authenticator.Password
 	OIDC                *oidc.Provider
@@ -56,9 +59,9 @@ type Handlers struct {
 func (h *Handlers) Register(g *echo.Group) {
 	// Every auth body is tiny: a larger one is refused before it is read.
 	a := g.Group("/auth", limitBody(maxBody))
-	a.POST("/provider/:provider/token", h.token)
+	a.POST("/provider/:provider/token", h.traced("password_or_device_code", h.token))
 	h.registerExternal(a)
-	a.POST("/session/refresh", h.refresh)
+	a.POST("/session/refresh", h.traced("refresh_token", h.refresh))
 	a.POST("/session/revoke", h.revokeByToken)
 	a.DELETE("/session/revoke/:session_id", h.revokeByID)
 	a.POST("/logout", h.logout)
