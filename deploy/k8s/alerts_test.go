@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	dto "github.com/prometheus/client_model/go"
@@ -20,6 +21,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tiledgo/server/internal/audit"
+	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/http/api"
 	"github.com/tiledgo/server/internal/http/authapi"
 	"github.com/tiledgo/server/internal/metrics"
@@ -58,8 +61,17 @@ func serverSeries(t *testing.T) map[string][]string {
 	m.ObservePool(func() (sessions.PoolStats, bool) { return sessions.PoolStats{}, true })
 	m.ObserveReady(func() bool { return true })
 	// Vectors show up only once they hold a series.
+	m.ObserveAuthCache(func() authcache.Stats { return authcache.Stats{InSync: true} })
 	m.BeginRequest()("/healthz", "GET", 200, 1)
 	m.GCDeleted("sessions", 1)
+	m.GCRun(nil, time.Now())
+	m.Refresh("rotated")
+	m.APIKeyCheck("valid", "cache")
+	m.RevocationLag(time.Millisecond)
+	for _, e := range []string{audit.Login, audit.LoginThrottled, audit.RefreshReuse, audit.SessionRevoke,
+		audit.APIKeyCreate, audit.PrincipalCreate} {
+		m.AuditEvent(audit.Event{Name: e, Provider: "toy", Outcome: audit.Success, Detail: map[string]any{"by": "id"}})
+	}
 	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
