@@ -39,7 +39,7 @@ test-short: ## Run the fast unit tests only
 	$(GO) test $(TAGS) -short -count=1 ./...
 
 .PHONY: fuzz
-fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
+fuzz: ## Run every fuzz target for FUZZTIME each (default 10s; a count such as 1000x also works)
 	@for pkg in $$($(GO) list $(TAGS) ./...); do \
 	  for f in $$($(GO) test $(TAGS) -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test $(TAGS) -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
