@@ -232,6 +232,9 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	deps.Resolver = &authn.Resolver{AllowAnonymous: cfg.AnonymousReads(), Tokens: mgr, APIKeys: keySvc}
 	deps.Providers = aboutProviders(providers)
 	if rs != nil {
+		// Bearer users' principals follow the revocation log too: a role
+		// change or deletion drops the cached principal at once.
+		cache.Subscribe(rs.verifier.Cache)
 		deps.Resolver.External = rs.verifier
 		deps.Middleware = rs.middlewares()
 		deps.Degraded = rs.degraded

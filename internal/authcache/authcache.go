@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,35 @@ type Cache struct {
 	lastSweep  time.Time
 
 	revHits, revFallbacks, keyHits, keyMisses, resyncs atomic.Uint64
+
+	// subscribers hear of principal changes and rebuilds (other per-replica
+	// caches of principals, such as the bearer users').
+	subMu       sync.Mutex
+	subscribers []Subscriber
+}
+
+// Subscriber is told what a cache of principals must drop: a principal
+// changed (roles, identities) or was deleted, or the log was rebuilt after
+// a gap and anything may have changed.
+type Subscriber interface {
+	Forget(principalID uuid.UUID)
+	Clear()
+}
+
+// Subscribe adds s; it is called after each change is applied.
+func (c *Cache) Subscribe(s Subscriber) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	c.subscribers = append(c.subscribers, s)
+}
+
+func (c *Cache) notify(fn func(Subscriber)) {
+	c.subMu.Lock()
+	subs := slices.Clone(c.subscribers)
+	c.subMu.Unlock()
+	for _, s := range subs {
+		fn(s)
+	}
 }
 
 // Stats reports the counters and sizes.
@@ -180,6 +210,7 @@ func (c *Cache) Resync(ctx context.Context, log sessions.LogReader) error {
 	c.cursor, c.rebuilt = cursor, true
 	c.epoch.Add(1)
 	c.resyncs.Add(1)
+	c.notify(func(s Subscriber) { s.Clear() })
 	wasSynced := c.synced.Swap(true)
 	c.cfg.Logger.Info("authentication cache rebuilt from the revocation log",
 		"revoked_sessions", len(revoked), "deleted_principals", len(deleted), "cursor", cursor, "was_synced", wasSynced)
@@ -232,6 +263,21 @@ func (c *Cache) Apply(e sessions.Revocation) bool {
 
 // apply records entries and drops the keys they concern.
 func (c *Cache) apply(entries []sessions.Revocation) {
+	changed, unknown := c.applyLocked(entries)
+	// Subscribers are told outside the lock.
+	if unknown {
+		c.notify(func(s Subscriber) { s.Clear() })
+		return
+	}
+	for _, id := range changed {
+		c.notify(func(s Subscriber) { s.Forget(id) })
+	}
+}
+
+// applyLocked records entries and drops the keys they concern; it returns
+// the principals that changed, and whether an entry of an unknown kind
+// came (then anything may have changed).
+func (c *Cache) applyLocked(entries []sessions.Revocation) (changed []uuid.UUID, unknown bool) {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -244,18 +290,21 @@ func (c *Cache) apply(entries []sessions.Revocation) {
 		case sessions.DeletedPrincipal:
 			c.principals[e.PrincipalID] = c.forgetAfter(e.RevokedAt)
 			c.dropKeys(func(k *Key) bool { return k.PrincipalID == e.PrincipalID })
+			changed = append(changed, e.PrincipalID)
 		case sessions.ChangedPrincipal:
 			c.dropKeys(func(k *Key) bool { return k.PrincipalID == e.PrincipalID })
+			changed = append(changed, e.PrincipalID)
 		case sessions.DeletedAPIKey:
 			c.dropKeys(func(k *Key) bool { return k.ID == e.APIKeyID })
 		default:
 			// A kind this version does not know (a newer replica wrote
 			// it): forget every key rather than keep one it concerns.
 			c.keys = map[[32]byte]*Key{}
+			unknown = true
 		}
 	}
 	if now.Sub(c.lastSweep) < sweepEvery {
-		return
+		return changed, unknown
 	}
 	c.lastSweep = now
 	for id, until := range c.sessions {
@@ -268,6 +317,7 @@ func (c *Cache) apply(entries []sessions.Revocation) {
 			delete(c.principals, id)
 		}
 	}
+	return changed, unknown
 }
 
 func (c *Cache) dropKeys(match func(*Key) bool) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tiledgo/server/internal/authcache"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/bearerjwt"
 	"github.com/tiledgo/server/internal/http/httperr"
@@ -19,6 +20,8 @@ import (
 	"github.com/tiledgo/server/internal/store"
 	"github.com/tiledgo/server/internal/testing/oidcprovider"
 )
+
+var _ = authcache.Subscriber((*Cache)(nil))
 
 // countingStore is the real store, counting the calls that reach it.
 type countingStore struct {
@@ -40,6 +43,7 @@ type fixture struct {
 	idp   *oidcprovider.Provider
 	v     *Verifier
 	store *countingStore
+	st    store.Store
 	now   time.Time
 }
 
@@ -68,7 +72,7 @@ func newFixture(t testing.TB, mode Mode, mod func(*Issuer)) *fixture {
 	}
 	v := &Verifier{Issuers: []Issuer{iss}, Identities: cs, Now: func() time.Time { return now },
 		Logger: slog.New(slog.DiscardHandler), Cache: &Cache{TTL: time.Minute, Max: 100, Now: func() time.Time { return now }}}
-	return &fixture{idp: idp, v: v, store: cs, now: now}
+	return &fixture{idp: idp, v: v, store: cs, st: st, now: now}
 }
 
 func (f *fixture) token(sub string, extra map[string]any) string {
@@ -298,5 +302,88 @@ func TestCacheExpiryAndBound(t *testing.T) {
 	failing := func(context.Context) (identity.Principal, error) { return identity.Principal{}, errors.New("db down") }
 	if _, err := c.Get(ctx, "z", failing); err == nil {
 		t.Fatal("a store error became a principal")
+	}
+}
+
+// TestCacheForgetAndClear: a changed principal's entries go at once (the
+// revocation-log follower calls Forget), everything goes on a rebuild
+// (Clear), and a principal loaded while either happened is not kept, since
+// it may predate the change.
+func TestCacheForgetAndClear(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := &Cache{TTL: time.Hour, Now: func() time.Time { return now }}
+	ctx := context.Background()
+	alice, bob := uuid.New(), uuid.New()
+	loads := map[string]int{}
+	loader := func(key string, id uuid.UUID) func(context.Context) (identity.Principal, error) {
+		return func(context.Context) (identity.Principal, error) {
+			loads[key]++
+			return identity.Principal{ID: id}, nil
+		}
+	}
+	c.Get(ctx, "alice", loader("alice", alice))
+	c.Get(ctx, "bob", loader("bob", bob))
+	c.Forget(alice)
+	c.Get(ctx, "alice", loader("alice", alice))
+	c.Get(ctx, "bob", loader("bob", bob))
+	if loads["alice"] != 2 || loads["bob"] != 1 {
+		t.Fatalf("after Forget(alice): loads %v, want alice reloaded and bob cached", loads)
+	}
+	c.Clear()
+	c.Get(ctx, "bob", loader("bob", bob))
+	if loads["bob"] != 2 {
+		t.Fatalf("after Clear: bob loaded %d times, want 2", loads["bob"])
+	}
+	// A load that a Forget overtakes is answered but not cached.
+	racing := func(context.Context) (identity.Principal, error) {
+		c.Forget(alice)
+		loads["racing"]++
+		return identity.Principal{ID: alice}, nil
+	}
+	c.Forget(alice)
+	c.Get(ctx, "alice", racing)
+	c.Get(ctx, "alice", racing)
+	if loads["racing"] != 2 {
+		t.Fatalf("a principal loaded while it changed was cached (%d loads, want 2)", loads["racing"])
+	}
+}
+
+// TestRoleChangeReachesCachedPrincipal: with the replica's revocation-log
+// follower subscribed (as cmd/server wires it), an admin role granted to a
+// bearer user, then revoked, applies to the very next request rather than
+// after the cache's TTL.
+func TestRoleChangeReachesCachedPrincipal(t *testing.T) {
+	f := newFixture(t, Resource, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	follower, err := authcache.New(authcache.Config{AccessTokenMaxAge: 15 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower.Subscribe(f.v.Cache)
+	go follower.Follow(ctx, f.st)
+	deadline := time.Now().Add(10 * time.Second)
+	for !follower.InSync() {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower never synced")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tok := f.token("alice", map[string]any{"scope": "datasets:read"})
+	c, err := f.v.VerifyAccessToken(ctx, tok)
+	if err != nil || c.Admin {
+		t.Fatalf("first request: %+v %v", c, err)
+	}
+	if err := f.st.GrantRole(ctx, c.PrincipalID, identity.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.v.VerifyAccessToken(ctx, tok); err != nil || !c.Admin {
+		t.Fatalf("after the grant: admin %v, %v; want the role at once", c.Admin, err)
+	}
+	if err := f.st.RevokeRole(ctx, c.PrincipalID, identity.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := f.v.VerifyAccessToken(ctx, tok); err != nil || c.Admin {
+		t.Fatalf("after the revocation: admin %v, %v; want it gone at once", c.Admin, err)
 	}
 }
