@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 
 	"github.com/tiledgo/server/internal/access"
 	"github.com/tiledgo/server/internal/apikeys"
@@ -453,6 +454,8 @@ func aboutProviders(ps []authapi.Provider) []api.Provider {
 // are idempotent and race-safe, so ten replicas starting at once end with
 // one principal per admin.
 func bootstrapAdmins(ctx context.Context, st store.Store, admins []config.Admin, rec *audit.Recorder, logger *slog.Logger) {
+	ctx, span := otel.Tracer("github.com/tiledgo/server/cmd/server").Start(ctx, "bootstrap.admins")
+	defer span.End()
 	for _, ad := range admins {
 		p, created, err := st.LoginIdentity(ctx, ad.Provider, ad.ID, []string{identity.RoleUser, identity.RoleAdmin}, time.Now().UTC())
 		granted := false

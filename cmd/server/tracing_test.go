@@ -46,6 +46,7 @@ authentication:
     - provider: toy
       authenticator: tiled.authenticators:DictionaryAuthenticator
       args: {users_to_passwords: {alice: span-tree-password}}
+  tiled_admins: [{provider: toy, id: alice}]
 database: {uri: %q, init_if_not_exists: true}
 trees: [{path: /, tree: tiled.examples.generated_minimal:tree}]
 `, pgtest.NewDatabase(t))
@@ -179,6 +180,25 @@ trees: [{path: /, tree: tiled.examples.generated_minimal:tree}]
 			}
 		})
 	}
+	t.Run("start-up", func(t *testing.T) {
+		for _, name := range []string{"store.migrate.up", "bootstrap.admins"} {
+			var found sdktrace.ReadOnlySpan
+			for _, s := range spans {
+				if s.Name() == name {
+					found = s
+				}
+			}
+			if found == nil {
+				t.Fatalf("no %s span", name)
+			}
+			if name == "store.migrate.up" && len(childOf(found, isSQL)) == 0 {
+				t.Error("no SQL span under the migration")
+			}
+			if name == "bootstrap.admins" && len(childOf(found, isStore)) == 0 {
+				t.Error("no store span under the admin bootstrap")
+			}
+		}
+	})
 	t.Run("bearer", func(t *testing.T) {
 		root := server("GET /api/v1/metadata/*")
 		auth := childOf(root, named("authenticate"))

@@ -12,6 +12,10 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 )
 
 // ErrSchemaStale: the database lacks migrations this binary needs. Serving
@@ -93,18 +97,32 @@ func (m *Migrator) locked(ctx context.Context, fn func() error) error {
 }
 
 // Up applies every pending migration.
-func (m *Migrator) Up(ctx context.Context) ([]MigrationResult, error) {
+func (m *Migrator) Up(ctx context.Context) (_ []MigrationResult, err error) {
+	// One span for the whole run (the lock wait included); each migration's
+	// statements nest under it, from the pgx tracer.
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "store.migrate.up")
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "migration failed")
+			span.RecordError(err)
+		}
+		span.End()
+	}()
 	var res []*goose.MigrationResult
-	err := m.locked(ctx, func() (err error) {
+	err = m.locked(ctx, func() (err error) {
 		res, err = m.provider.Up(ctx)
 		return err
 	})
 	out := m.results(res)
+	span.SetAttributes(attribute.Int("tiled.migrations.applied", len(out)))
 	if err != nil {
 		return out, fmt.Errorf("migrate up: %w", err)
 	}
 	return out, nil
 }
+
+// tracerName names the migrator's spans.
+const tracerName = "github.com/tiledgo/server/internal/store"
 
 // DownTo rolls back every migration above version (0 empties the database).
 func (m *Migrator) DownTo(ctx context.Context, version int64) ([]MigrationResult, error) {
