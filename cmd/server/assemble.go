@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,8 @@ import (
 	"github.com/tiledgo/server/internal/http/data"
 	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/pages"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/metrics"
 	"github.com/tiledgo/server/internal/serialize"
@@ -102,6 +105,8 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 			logger.Warn("access_control is ignored in single-user mode: the single-user key sees everything")
 		}
 		deps.Resolver = &authn.Resolver{SingleUserKey: a.singleUserKey, AllowAnonymous: auth.AllowAnonymousAccess}
+		deps.View = view.MustNew(build.Version)
+		deps.Pages = &pages.Handlers{SingleUser: true, Resolver: deps.Resolver, View: deps.View, Now: time.Now, Logger: logger}
 		deps.Surfaces = []api.Registrar{&data.Handlers{Root: root, Policy: policy, Logger: logger},
 			reloadSurface(cfg, root, nil, logger)}
 		a.server = api.New(deps)
@@ -247,6 +252,14 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 			}
 		}
 	}
+	deps.View = view.MustNew(build.Version)
+	handlers.View = deps.View
+	pg := &pages.Handlers{
+		Accounts: handlers, Tokens: mgr, Resolver: deps.Resolver, Sessions: st, Principals: st,
+		Providers: pageProviders(providers), View: deps.View, Now: now, Logger: logger,
+	}
+	handlers.SignedIn = pg.SignedIn
+	deps.Pages = guardedPages{pg, &schemaOK}
 	deps.Surfaces = []api.Registrar{
 		guarded{&data.Handlers{Root: root, Policy: policy, Logger: logger}, &schemaOK},
 		guarded{handlers, &schemaOK},
@@ -314,6 +327,14 @@ func (g guarded) Register(grp *echo.Group) {
 	})
 	g.Registrar.Register(sub)
 }
+
+// guardedPages are pages behind the same schema guard.
+type guardedPages struct {
+	*pages.Handlers
+	ok *atomic.Bool
+}
+
+func (g guardedPages) Register(grp *echo.Group) { guarded{g.Handlers, g.ok}.Register(grp) }
 
 // every calls fn each interval until ctx ends.
 func every(ctx context.Context, interval time.Duration, fn func()) {
@@ -439,6 +460,21 @@ func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger
 		out = append(out, ap)
 	}
 	return out, nil
+}
+
+// pageProviders are the sign-in page's choices: the password and OIDC
+// providers this server signs people in with (a proxied provider's people
+// sign in at the provider itself).
+func pageProviders(ps []authapi.Provider) []pages.Provider {
+	out := make([]pages.Provider, 0, len(ps))
+	for _, p := range ps {
+		pp := pages.Provider{Name: p.Name, External: p.OIDC != nil}
+		if p.ConfirmationMessage != nil && !strings.Contains(*p.ConfirmationMessage, "{id}") {
+			pp.Message = *p.ConfirmationMessage
+		}
+		out = append(out, pp)
+	}
+	return out
 }
 
 func aboutProviders(ps []authapi.Provider) []api.Provider {

@@ -435,6 +435,7 @@ var (
 	userCodeRE    = regexp.MustCompile(`^[A-Z]{4}-[A-Z]{4}$`)
 	hiddenStateRE = regexp.MustCompile(`name="state" value="([^"]*)"`)
 	hiddenCodeRE  = regexp.MustCompile(`name="code" value="([^"]*)"`)
+	hiddenCSRFRE  = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
 )
 
 // oidcDeviceLogin runs the device-code flow as user, each step on the
@@ -485,24 +486,24 @@ func oidcDeviceLogin(t *testing.T, op *oidcprovider.Provider, c *client, startOn
 	if !expectStatus(t, form, http.StatusOK) {
 		t.FailNow()
 	}
-	code, state := hiddenField(t, form, hiddenCodeRE), hiddenField(t, form, hiddenStateRE)
+	code, state, token := hiddenField(t, form, hiddenCodeRE), hiddenField(t, form, hiddenStateRE), hiddenField(t, form, hiddenCSRFRE)
 
 	// A mistyped code is refused with the form again (a fresh state).
 	wrong := "BCDF-GHJK"
 	if wrong == userCode {
 		wrong = "KJHG-FDCB"
 	}
-	r = c.on(startOn).submitPage(base+"/device_code", url.Values{"code": {code}, "state": {state}, "user_code": {wrong}})
+	r = c.on(startOn).submitPage(base+"/device_code", url.Values{"code": {code}, "state": {state}, "csrf": {token}, "user_code": {wrong}})
 	if expectStatus(t, r, http.StatusUnauthorized) && !strings.Contains(string(r.Body), "Invalid user code") {
 		t.Errorf("wrong user code page does not say so: %s", r)
 	}
-	code, state = hiddenField(t, r, hiddenCodeRE), hiddenField(t, r, hiddenStateRE)
+	code, state, token = hiddenField(t, r, hiddenCodeRE), hiddenField(t, r, hiddenStateRE), hiddenField(t, r, hiddenCSRFRE)
 	if pending := pollReq(); expectStatus(t, pending, http.StatusBadRequest) {
 		expectAt(t, object(t, pending), map[string]any{"error": "authorization_pending"}, "detail")
 	}
 	// Typed in lower case without the dash: normalized, as Tiled does.
 	typed := strings.ToLower(strings.ReplaceAll(userCode, "-", ""))
-	r = c.on(startOn).submitPage(base+"/device_code", url.Values{"code": {code}, "state": {state}, "user_code": {typed}})
+	r = c.on(startOn).submitPage(base+"/device_code", url.Values{"code": {code}, "state": {state}, "csrf": {token}, "user_code": {typed}})
 	if expectStatus(t, r, http.StatusOK) {
 		if want := "You have logged in with the test provider as " + user + "."; !strings.Contains(string(r.Body), want) {
 			t.Errorf("success page lacks the confirmation message %q: %s", want, r)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/http/render"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/version"
 )
 
@@ -18,6 +19,9 @@ import (
 // (tiled/schemas.py). It is always open: clients read it before they log in.
 func (s *Server) about(c echo.Context) error {
 	r := c.Request()
+	if s.browserLanding(r) {
+		return c.Redirect(http.StatusSeeOther, view.RootPath(r)+"/")
+	}
 	base := links.API(r)
 	internalMode := "internal"
 	if clientOlderThanInternalMode(r.UserAgent()) {

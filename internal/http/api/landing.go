@@ -1,41 +1,56 @@
 package api
 
 import (
-	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/http/view"
 )
 
-// landingPage is the page at GET /, open in every mode (seed 000: "users
-// must log in to access anything other than the root GET / ..."). It uses
-// no external assets, so it renders offline and under a strict CSP.
-var landingPage = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Tiled</title>
-<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
-pre{background:#f4f4f4;padding:1rem;overflow-x:auto}</style></head>
-<body>
-<h1>Tiled</h1>
-<p>This server speaks the Tiled HTTP API.</p>
-<h2>Explore from Python</h2>
-<pre><code>$ pip install "tiled[client]"
-$ python
-&gt;&gt;&gt; from tiled.client import from_uri
-&gt;&gt;&gt; client = from_uri("{{.Base}}")</code></pre>
-<h2>Explore the API</h2>
-<p>The API root is <a href="{{.API}}/">{{.API}}/</a>.</p>
-</body></html>
-`))
+type landingData struct {
+	URL, API string
+	// SignIn: there are providers to sign in with.
+	SignIn bool
+	// Public: anonymous reads are allowed.
+	Public bool
+	// SingleUserSignedIn: this browser holds the single-user key.
+	SingleUserSignedIn bool
+}
 
+// landing is the page at GET /, open in every mode (seed 000: "users must
+// log in to access anything other than the root GET / ..."). In
+// single-user mode, the start-up URL with ?api_key= lands here in a
+// browser, and the page says the browser is signed in.
 func (s *Server) landing(c echo.Context) error {
 	r := c.Request()
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(http.StatusOK)
-	return landingPage.Execute(c.Response(), struct{ Base, API string }{links.Base(r), links.API(r)})
+	caller := authn.FromContext(r.Context())
+	d := landingData{
+		URL: links.Base(r), API: links.API(r),
+		SignIn:             len(s.deps.Providers) > 0 && s.deps.Pages != nil,
+		Public:             s.deps.Resolver != nil && s.deps.Resolver.AllowAnonymous,
+		SingleUserSignedIn: caller != nil && caller.Kind == authn.SingleUser,
+	}
+	var nav *view.Nav
+	if d.SingleUserSignedIn && s.deps.Pages != nil {
+		nav = &view.Nav{Name: "single-user key", SignOut: true}
+	}
+	return s.deps.View.Render(c, http.StatusOK, "landing", view.Page{Nav: nav, Data: d})
+}
+
+// browserLanding says whether a request for the API root is a person's
+// browser opening the single-user start-up URL: it is then sent to the
+// landing page (the key now in its cookie, and out of the address bar)
+// rather than shown the about JSON. Scripts and the Python client ask for
+// JSON and get it.
+func (s *Server) browserLanding(r *http.Request) bool {
+	caller := authn.FromContext(r.Context())
+	return caller != nil && caller.Kind == authn.SingleUser && r.URL.Query().Has(authn.APIKeyQuery) &&
+		s.plantsKeyCookie(r) && r.Header.Get("Sec-Fetch-Mode") == "navigate" &&
+		strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 func apiBase(c echo.Context) string { return links.API(c.Request()) }

@@ -17,13 +17,13 @@ import (
 	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/logging"
 )
 
 // Header and cookie names shared with Tiled (tiled/server/app.py).
 const (
 	requestIDHeader = "X-Tiled-Request-Id"
-	csrfCookie      = "tiled_csrf"
 	csrfHeader      = "X-Csrf"
 	csrfQuery       = "csrf"
 )
@@ -111,12 +111,15 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 // changes state and carries the API-key cookie must repeat the tiled_csrf
 // cookie's value in the X-Csrf header (or csrf query parameter). Every
 // response sets the cookie when the request lacked it, so a client can read
-// it from its first (safe) request, as the Tiled Python client does.
-func csrf(next echo.HandlerFunc) echo.HandlerFunc {
+// it from its first (safe) request, as the Tiled Python client does. The
+// pages' forms post the same token in a form field, which they check
+// themselves (view.CheckForm).
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		cookie, _ := r.Cookie(csrfCookie)
-		if !isSafeMethod(r.Method) && hasCookie(r, authn.APIKeyCookie) {
+		cookie, _ := r.Cookie(view.CSRFCookie)
+		pageForm := s.deps.Pages != nil && s.deps.Pages.OwnsCSRF(c.Path())
+		if !isSafeMethod(r.Method) && hasCookie(r, authn.APIKeyCookie) && !pageForm {
 			if cookie == nil || cookie.Value == "" {
 				return httperr.Forbidden("Expected tiled_csrf_token cookie")
 			}
@@ -132,9 +135,7 @@ func csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		if cookie == nil {
-			var b [32]byte
-			_, _ = rand.Read(b[:])
-			setCookie(c, csrfCookie, encodeURLSafe(b[:]))
+			view.NewCSRFCookie(c)
 		}
 		return next(c)
 	}

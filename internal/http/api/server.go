@@ -16,6 +16,7 @@ import (
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/version"
 )
 
@@ -98,9 +99,22 @@ type Deps struct {
 	MaxInFlight int
 	// RequestTimeout is each request's deadline; 0: none.
 	RequestTimeout time.Duration
+	// Pages are the browser pages (sign in, account); nil serves none.
+	Pages Pages
+	// View renders the landing page and serves the pages' assets; nil uses
+	// the embedded default.
+	View *view.Renderer
 	// DatabaseBudget bounds the session-database time of one request,
 	// summed over its store calls (server.database_timeout); 0: none.
 	DatabaseBudget time.Duration
+}
+
+// Pages are the browser pages, at the root of the server.
+type Pages interface {
+	Registrar
+	// OwnsCSRF says whether a route's forms carry their own CSRF token,
+	// which the pages check; the API's header check then stands aside.
+	OwnsCSRF(route string) bool
 }
 
 // RequestMetrics records requests. BeginRequest is called when a request
@@ -122,6 +136,9 @@ type Server struct {
 
 // New builds the Echo instance with every route.
 func New(d Deps) *Server {
+	if d.View == nil {
+		d.View = view.MustNew(d.Build.Version)
+	}
 	s := &Server{deps: d, echo: echo.New()}
 	if d.MaxInFlight > 0 {
 		s.slots = make(chan struct{}, d.MaxInFlight)
@@ -165,7 +182,7 @@ func New(d Deps) *Server {
 		}))
 	}
 	e.Use(s.limitInFlight, s.bound)
-	e.Use(csrf, s.checkClientVersion, s.authenticate)
+	e.Use(s.csrf, s.checkClientVersion, s.authenticate)
 	e.Use(d.Middleware...)
 	s.routes()
 	return s
@@ -192,6 +209,10 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	e.GET("/version", s.version)
 	e.GET("/", s.landing)
+	e.GET(view.AssetsPrefix+"/*", s.deps.View.Assets)
+	if s.deps.Pages != nil {
+		s.deps.Pages.Register(e.Group(""))
+	}
 	if s.deps.Docs != nil {
 		// The OpenAPI document and Swagger UI, at the root and under the API.
 		s.deps.Docs.Register(e.Group(""))

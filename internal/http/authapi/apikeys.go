@@ -1,6 +1,7 @@
 package authapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,30 +82,8 @@ func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grant apik
 	if err != nil {
 		return err
 	}
-	issued, err := h.APIKeys.Issue(c.Request().Context(), owner, grant, req)
-	switch {
-	case errors.Is(err, apikeys.ErrScopesNotHeld):
-		return httperr.Forbidden(fmt.Sprintf("Requested scopes %s must be a subset of the principal's scopes %s.",
-			authn.PyList(req.Scopes), authn.PyList(grant.Scopes.Sorted())))
-	case errors.Is(err, apikeys.ErrTagsNotHeld):
-		return httperr.Forbidden(fmt.Sprintf("This API key is restricted to access tags %s; a key it creates must be "+
-			"restricted to some of them (requested access_tags %s).", authn.PyList(grant.AccessTags), pyListOrNone(req.AccessTags)))
-	case errors.Is(err, apikeys.ErrTagsUnenforced):
-		return httperr.BadRequest("access_tags restrict a key only under a tag-based access policy " +
-			"(access_control with TagBasedAccessPolicy), and this server has none: the key would reach everything " +
-			"its scopes allow. Create the key without access_tags.")
-	case errors.Is(err, apikeys.ErrTagsWithScopes):
-		return httperr.Forbidden(fmt.Sprintf("Requested scopes %s contain scopes that cannot be combined with access tag restrictions.",
-			authn.PyList(req.Scopes)))
-	case errors.Is(err, apikeys.ErrInvalidLifetime):
-		return unprocessable(invalid("Input should be greater than 0", "expires_in"))
-	case errors.Is(err, apikeys.ErrLifetimeTooLong):
-		return unprocessable(tooLong(nil))
-	case errors.Is(err, apikeys.ErrTooManyKeys):
-		return httperr.BadRequest(fmt.Sprintf("This Principal already has %d API keys which is greater than or equal to "+
-			"the maximum number allowed, %d. Some API keys must be deleted before creating new ones.",
-			apikeys.MaxKeysPerPrincipal, apikeys.MaxKeysPerPrincipal))
-	case err != nil:
+	issued, err := h.issue(c.Request().Context(), owner, grant, req)
+	if err != nil {
 		return err
 	}
 	out := apiKeyJSON(issued.Key)
@@ -112,13 +91,51 @@ func (h *Handlers) issueKey(c echo.Context, owner identity.Principal, grant apik
 		out["expiration_time"] = exp.UTC().Format(awareTimeLayout)
 	}
 	out["secret"] = issued.Secret
+	return c.JSON(http.StatusOK, out)
+}
+
+// issue makes the key, records it, and says in Tiled's words why not.
+func (h *Handlers) issue(ctx context.Context, owner identity.Principal, grant apikeys.Grant, req apikeys.Request) (apikeys.Issued, error) {
+	issued, err := h.APIKeys.Issue(ctx, owner, grant, req)
+	switch {
+	case errors.Is(err, apikeys.ErrScopesNotHeld):
+		return issued, httperr.Forbidden(fmt.Sprintf("Requested scopes %s must be a subset of the principal's scopes %s.",
+			authn.PyList(req.Scopes), authn.PyList(grant.Scopes.Sorted())))
+	case errors.Is(err, apikeys.ErrTagsNotHeld):
+		return issued, httperr.Forbidden(fmt.Sprintf("This API key is restricted to access tags %s; a key it creates must be "+
+			"restricted to some of them (requested access_tags %s).", authn.PyList(grant.AccessTags), pyListOrNone(req.AccessTags)))
+	case errors.Is(err, apikeys.ErrTagsUnenforced):
+		return issued, httperr.BadRequest("access_tags restrict a key only under a tag-based access policy " +
+			"(access_control with TagBasedAccessPolicy), and this server has none: the key would reach everything " +
+			"its scopes allow. Create the key without access_tags.")
+	case errors.Is(err, apikeys.ErrTagsWithScopes):
+		return issued, httperr.Forbidden(fmt.Sprintf("Requested scopes %s contain scopes that cannot be combined with access tag restrictions.",
+			authn.PyList(req.Scopes)))
+	case errors.Is(err, apikeys.ErrInvalidLifetime):
+		return issued, unprocessable(invalid("Input should be greater than 0", "expires_in"))
+	case errors.Is(err, apikeys.ErrLifetimeTooLong):
+		return issued, unprocessable(tooLong(nil))
+	case errors.Is(err, apikeys.ErrTooManyKeys):
+		return issued, httperr.BadRequest(fmt.Sprintf("This Principal already has %d API keys which is greater than or equal to "+
+			"the maximum number allowed, %d. Some API keys must be deleted before creating new ones.",
+			apikeys.MaxKeysPerPrincipal, apikeys.MaxKeysPerPrincipal))
+	case err != nil:
+		return issued, err
+	}
 	ev := audit.Event{Name: audit.APIKeyCreate, Outcome: audit.Success, PrincipalID: owner.ID,
 		Detail: map[string]any{"first_eight": issued.Key.FirstEight, "scopes": issued.Key.Scopes}}
-	if caller := authn.FromContext(c.Request().Context()); caller.PrincipalID != owner.ID {
+	if caller := authn.FromContext(ctx); caller.PrincipalID != owner.ID {
 		ev.Detail["created_by"] = caller.PrincipalID.String() // an admin, for a service principal
 	}
-	h.record(c.Request().Context(), ev)
-	return c.JSON(http.StatusOK, out)
+	h.record(ctx, ev)
+	return issued, nil
+}
+
+// ownGrant is what a caller may put in a key for its own principal: a
+// session what its principal holds; an API key only what it holds itself,
+// within the access tags it is restricted to.
+func ownGrant(owner identity.Principal, caller *authn.Caller) apikeys.Grant {
+	return apikeys.Grant{Scopes: identity.ScopesOfRoles(owner.Roles).Intersect(caller.Scopes), AccessTags: caller.AccessTags}
 }
 
 // createAPIKey is POST /auth/apikey: a key for the caller's own principal.
@@ -137,11 +154,7 @@ func (h *Handlers) createAPIKey(c echo.Context) error {
 		}
 		return err
 	}
-	// A session may grant what its principal holds; an API key only what it
-	// holds itself, within the access tags it is restricted to.
-	return h.issueKey(c, owner, apikeys.Grant{
-		Scopes: identity.ScopesOfRoles(owner.Roles).Intersect(caller.Scopes), AccessTags: caller.AccessTags,
-	})
+	return h.issueKey(c, owner, ownGrant(owner, caller))
 }
 
 // apiKeyInfo is GET /auth/apikey: what the presented key is.

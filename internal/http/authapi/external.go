@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/storeerr"
 )
@@ -250,6 +250,9 @@ func (h *Handlers) authCode(c echo.Context) error {
 		return err
 	}
 	h.recordLogin(ctx, p.Name, id, audit.Success, t.Principal.ID, t.SessionID, map[string]any{"method": "oidc", "flow": flowBrowser})
+	if extraString(st, extraLanding) == landingPages && h.SignedIn != nil {
+		return h.pageSignedIn(c, p, st, t)
+	}
 	body := tokenResponse(t, p.Name, id)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	dest := p.OIDC.RedirectOnSuccess()
@@ -281,6 +284,19 @@ func (h *Handlers) loginFailed(c echo.Context, p *Provider, cause error) error {
 	h.recordLogin(c.Request().Context(), p.Name, "", audit.Failure, uuid.Nil, uuid.Nil, map[string]any{"method": "oidc", "flow": flowBrowser})
 	if dest := p.OIDC.RedirectOnFailure(); dest != "" {
 		return c.Redirect(http.StatusFound, dest)
+	}
+	if wantsHTML(c) {
+		// A person in a browser: say it plainly, and what to do next.
+		err := h.renderer().Render(c, http.StatusUnauthorized, "notice", view.Page{Title: "Sign-in failed", Data: view.Notice{
+			Heading: "Sign-in failed",
+			Message: "Signing in with " + p.Name + " did not complete: the identity provider refused or was cancelled, " +
+				"or this sign-in link had expired or was opened in another browser. Nothing was signed in.",
+			Next: &view.Link{URL: view.RootPath(c.Request()) + "/login", Label: "Sign in again"},
+		}})
+		if err != nil {
+			return err
+		}
+		return nil
 	}
 	return httperr.New(http.StatusUnauthorized, "Authentication failure").Wrap(cause)
 }
@@ -355,12 +371,12 @@ func (h *Handlers) deviceCodeForm(c echo.Context) error {
 			return err
 		}
 		h.Logger.InfoContext(c.Request().Context(), "device login declined at the identity provider", "provider", p.Name, "error", e)
-		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
+		return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
 	}
 	if q.Get("code") == "" || q.Get("state") == "" {
-		return page(c, http.StatusBadRequest, failurePage, pageData{Message: msgStartAgain})
+		return h.page(c, http.StatusBadRequest, failurePage, pageData{Message: msgStartAgain})
 	}
-	return page(c, http.StatusOK, formPage, pageData{Code: q.Get("code"), State: q.Get("state")})
+	return h.page(c, http.StatusOK, formPage, pageData{Code: q.Get("code"), State: q.Get("state")})
 }
 
 // deviceCodeSubmit is POST device_code: the person typed the user code.
@@ -397,10 +413,18 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 	if len(problems) > 0 {
 		return unprocessable(problems...)
 	}
+	if err := view.CheckForm(c, form.Get(view.CSRFField)); err != nil {
+		// Nothing consumed: the form, shown again, carries a good token.
+		var he *httperr.Error
+		if errors.As(err, &he) {
+			return h.page(c, he.Status, formPage, pageData{Code: code, State: state, Message: fmt.Sprint(he.Detail)})
+		}
+		return err
+	}
 	userCode, ok := normalizeUserCode(form.Get("user_code"))
 	if !ok {
 		// Nothing consumed: the same form can be submitted again.
-		return page(c, http.StatusUnauthorized, formPage, pageData{Code: code, State: state, Message: msgInvalidUserCode})
+		return h.page(c, http.StatusUnauthorized, formPage, pageData{Code: code, State: state, Message: msgInvalidUserCode})
 	}
 	ctx := c.Request().Context()
 	st, ok, err := h.takeState(ctx, p, flowDevice, state)
@@ -408,12 +432,12 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 		return err
 	}
 	if !ok {
-		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
+		return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
 	}
 	id := extraString(st, extraUserID)
 	if id == "" {
 		if code == "" {
-			return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
+			return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
 		}
 		id, err = p.OIDC.Exchange(ctx, code, extraString(st, extraRedirectURI), st.CodeVerifier, st.Nonce)
 		switch {
@@ -425,11 +449,11 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 			}
 			h.Logger.WarnContext(ctx, "identity provider unavailable", "provider", p.Name, "error", err)
 			c.Response().Header().Set("Retry-After", fmt.Sprint(retrySeconds(p)))
-			return page(c, http.StatusServiceUnavailable, formPage, pageData{Code: code, State: state, Message: msgUnavailable})
+			return h.page(c, http.StatusServiceUnavailable, formPage, pageData{Code: code, State: state, Message: msgUnavailable})
 		case err != nil:
 			h.Logger.InfoContext(ctx, "device login failed", "provider", p.Name, "error", err)
 			h.recordLogin(ctx, p.Name, "", audit.Failure, uuid.Nil, uuid.Nil, map[string]any{"method": "oidc", "flow": flowDevice})
-			return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
+			return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
 		}
 	}
 	// Turn a mistyped user code away before a session is opened for it.
@@ -442,7 +466,7 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 	if err != nil {
 		var he *httperr.Error
 		if errors.As(err, &he) && he.Status < 500 {
-			return page(c, he.Status, failurePage, pageData{Message: fmt.Sprint(he.Detail)})
+			return h.page(c, he.Status, failurePage, pageData{Message: fmt.Sprint(he.Detail)})
 		}
 		return err
 	}
@@ -458,7 +482,7 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 		// Tiled formats confirmation_message with str.format(id=...).
 		msg = strings.ReplaceAll(*p.ConfirmationMessage, "{id}", id)
 	}
-	return page(c, http.StatusOK, successPage, pageData{Message: msg, Interval: devicePollInterval})
+	return h.page(c, http.StatusOK, successPage, pageData{Message: msg, Interval: devicePollInterval})
 }
 
 // wrongUserCode turns away a user code that matches no pending login
@@ -479,7 +503,7 @@ func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthSt
 	h.recordLogin(ctx, p.Name, id, audit.Failure, uuid.Nil, uuid.Nil, map[string]any{
 		"method": "oidc", "flow": flowDevice, "reason": "wrong user code", "tries": tries})
 	if tries >= maxUserCodeTries || !now.Before(st.ExpiresAt) {
-		return page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgInvalidUserCode + " " + msgStartAgain})
+		return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgInvalidUserCode + " " + msgStartAgain})
 	}
 	state := randomString()
 	err := h.Sessions.PutAuthState(ctx, sessions.AuthState{
@@ -493,7 +517,7 @@ func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthSt
 	if err != nil {
 		return fmt.Errorf("store auth state: %w", err)
 	}
-	return page(c, http.StatusUnauthorized, formPage, pageData{State: state, Message: msgInvalidUserCode})
+	return h.page(c, http.StatusUnauthorized, formPage, pageData{State: state, Message: msgInvalidUserCode})
 }
 
 // deviceToken is POST token of an external provider: the device's poll.
@@ -616,53 +640,47 @@ func extraInt(st sessions.AuthState, k string) int {
 	return 0
 }
 
-// The device-code pages. Self-contained (no external assets, unlike
-// Tiled's, which load Bulma from a CDN), escaped by html/template.
-var pages = template.Must(template.New("page").Parse(`{{define "head"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Tiled</title><style>
-body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}
-.error{border-left:4px solid #c33;background:#fdecec;padding:.75rem}
-input[type=text]{font-size:1.5rem;letter-spacing:.2rem;width:12rem;text-transform:uppercase}
-</style></head><body>{{end}}
-{{define "form"}}{{template "head"}}<h1>Authorize Tiled Session</h1>
-{{if .Message}}<p class="error" role="alert">{{.Message}}</p>{{end}}
-<form action="device_code" method="post">
-<label for="user_code">Enter code</label>
-<input type="text" id="user_code" name="user_code" autocomplete="off" autofocus>
-<input type="hidden" name="code" value="{{.Code}}">
-<input type="hidden" name="state" value="{{.State}}">
-<input type="submit" value="Enter">
-</form></body></html>{{end}}
-{{define "failure"}}{{template "head"}}<h1>Failed</h1>
-<p>{{.Message}}</p></body></html>{{end}}
-{{define "success"}}{{template "head"}}<h1>Success</h1>
-{{if .Message}}<p>{{.Message}}</p>{{end}}
-<p>Return to your Tiled application. Within {{.Interval}} seconds it should be successfully logged in.</p></body></html>{{end}}`))
-
+// The device-code pages, rendered by the view package with the other
+// pages (self-contained, unlike Tiled's, which load Bulma from a CDN).
 const (
-	formPage    = "form"
-	failurePage = "failure"
-	successPage = "success"
+	formPage    = "device_form"
+	failurePage = "device_failure"
+	successPage = "device_success"
 )
 
 type pageData struct {
-	Code, State, Message string
-	Interval             int
+	// Code and State ride in the form's hidden fields.
+	Code, State string
+	// Message is the problem on the form page, the reason on the failure
+	// page, and the provider's confirmation_message on the success page.
+	Message  string
+	Interval int
 }
 
-// page renders one of the device-code pages. The pages carry a provider's
-// code and our state: nothing may frame them, cache them, or leak their
-// URL in a Referer.
-func page(c echo.Context, status int, name string, d pageData) error {
-	var b strings.Builder
-	if err := pages.ExecuteTemplate(&b, name, d); err != nil {
-		return fmt.Errorf("render %s page: %w", name, err)
+// page renders one of the device-code pages.
+func (h *Handlers) page(c echo.Context, status int, name string, d pageData) error {
+	p := view.Page{Title: "Authorize a Tiled session", Data: d}
+	switch name {
+	case formPage:
+		p.Error, d.Message = d.Message, ""
+		if pr, err := h.provider(c); err == nil && pr.ConfirmationMessage != nil && !strings.Contains(*pr.ConfirmationMessage, "{id}") {
+			d.Message = *pr.ConfirmationMessage
+		}
+		p.Data = d
+	case failurePage:
+		p.Title = "Sign-in failed"
+	case successPage:
+		p.Title = "Signed in"
 	}
-	hd := c.Response().Header()
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("Cache-Control", "no-store")
-	return c.HTML(status, b.String())
+	return h.renderer().Render(c, status, name, p)
 }
+
+// renderer is the configured view, or the embedded default.
+func (h *Handlers) renderer() *view.Renderer {
+	if h.View != nil {
+		return h.View
+	}
+	return defaultView
+}
+
+var defaultView = view.MustNew("")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/identity"
 )
 
@@ -57,7 +58,17 @@ func (e *env) submitUserCode(i int, fields map[string]string, userCode string) r
 	for k, x := range fields {
 		v.Set(k, x)
 	}
-	return e.postForm(e.api(i, "provider/"+provJSON+"/device_code"), v)
+	target := e.api(i, "provider/"+provJSON+"/device_code")
+	if !v.Has(view.CSRFField) {
+		// As a browser's form would: the token its CSRF cookie holds.
+		u, _ := url.Parse(target)
+		for _, ck := range e.client.Jar.Cookies(u) {
+			if ck.Name == view.CSRFCookie {
+				v.Set(view.CSRFField, ck.Value)
+			}
+		}
+	}
+	return e.postForm(target, v)
 }
 
 func TestDeviceFlowEndToEnd(t *testing.T) {

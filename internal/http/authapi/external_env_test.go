@@ -238,7 +238,7 @@ func (r response) location(t *testing.T) *url.URL {
 // detail is the {"detail": ...} of an error answer.
 func (r response) detail(t *testing.T) any { return r.json(t)["detail"] }
 
-var hiddenField = regexp.MustCompile(`name="(code|state)" value="([^"]*)"`)
+var hiddenField = regexp.MustCompile(`name="(code|state|csrf)" value="([^"]*)"`)
 
 // hidden returns the hidden fields of a device_code form page.
 func (r response) hidden() map[string]string {

@@ -20,6 +20,7 @@ import (
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 )
@@ -53,6 +54,12 @@ type Handlers struct {
 	Audit  *audit.Recorder
 	Now    func() time.Time
 	Logger *slog.Logger
+	// View renders the device-code pages; nil uses the embedded default.
+	View *view.Renderer
+	// SignedIn ends a sign-in begun on the sign-in page (BeginSignIn):
+	// it hands the new session to the browser and leads it to next (""
+	// for the account page). Nil: such sign-ins are not offered.
+	SignedIn func(c echo.Context, t sessions.Tokens, next string) error
 }
 
 // Register adds the routes under the API group.

@@ -1,6 +1,7 @@
 package authapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/sessions"
 )
 
 // passwordLogin is Tiled's handle_credentials_route: an OAuth2 password
@@ -33,9 +35,16 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 	if len(problems) > 0 {
 		return unprocessable(problems...)
 	}
-	username, password := form.Get("username"), form.Get("password")
-	ctx := c.Request().Context()
+	t, id, err := h.passwordSignIn(c.Request().Context(), p, form.Get("username"), form.Get("password"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, tokenResponse(t, p.Name, id))
+}
 
+// passwordSignIn checks a password against p under the login limits and
+// opens a session; id is the identity the provider vouched for.
+func (h *Handlers) passwordSignIn(ctx context.Context, p *Provider, username, password string) (t sessions.Tokens, id string, err error) {
 	gate, err := h.admitLogin(ctx, p.Name, username)
 	if err != nil {
 		var he *httperr.Error
@@ -43,27 +52,27 @@ func (h *Handlers) passwordLogin(c echo.Context, p *Provider) error {
 			h.record(ctx, audit.Event{Name: audit.LoginThrottled, Outcome: audit.Failure, Provider: p.Name,
 				IdentityID: username, Detail: map[string]any{"limit": fmt.Sprint(he.Detail)}})
 		}
-		return err
+		return t, "", err
 	}
-	id, err := p.Password.Authenticate(ctx, username, password)
+	id, err = p.Password.Authenticate(ctx, username, password)
 	switch {
 	case errors.Is(err, authenticator.ErrBadCredentials):
 		pairN, addrN := gate.failed()
 		h.recordLogin(ctx, p.Name, username, audit.Failure, uuid.Nil, uuid.Nil, map[string]any{
 			"method": "password", "pair_attempts": pairN, "address_attempts": addrN})
-		return httperr.Unauthorized("Incorrect username or password")
+		return t, "", httperr.Unauthorized("Incorrect username or password")
 	case errors.Is(err, authenticator.ErrUnavailable):
 		gate.abandon(ctx)
-		return httperr.Unavailable("Authentication is temporarily unavailable. Please retry.", 5).Wrap(err)
+		return t, "", httperr.Unavailable("Authentication is temporarily unavailable. Please retry.", 5).Wrap(err)
 	case err != nil:
 		gate.abandon(ctx)
-		return fmt.Errorf("authenticate: %w", err)
+		return t, "", fmt.Errorf("authenticate: %w", err)
 	}
 	gate.succeeded(ctx)
-	t, err := h.completeLogin(ctx, p.Name, id, nil)
+	t, err = h.completeLogin(ctx, p.Name, id, nil)
 	if err != nil {
-		return err
+		return t, "", err
 	}
 	h.recordLogin(ctx, p.Name, id, audit.Success, t.Principal.ID, t.SessionID, map[string]any{"method": "password"})
-	return c.JSON(http.StatusOK, tokenResponse(t, p.Name, id))
+	return t, id, nil
 }
