@@ -36,7 +36,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "headless Chromium not found: apt-get install chromium (the Swagger UI sign-in test needs a real browser)"
+	msg := "headless Chromium not found: apt-get install chromium (the browser tests of the pages and of Swagger UI need one)"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}

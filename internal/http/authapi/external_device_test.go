@@ -354,3 +354,49 @@ func TestDeviceSessionRevokedBeforePoll(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+// TestDeviceFormCSRF: the user-code form must come back with its CSRF
+// token and from this site. Refused, nothing is consumed: the form comes
+// back (with a good token) and the same login completes after.
+func TestDeviceFormCSRF(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	start := e.deviceStart(0)
+	fields := e.deviceForm(0, start, "bob")
+	userCode := start["user_code"].(string)
+	good := fields[view.CSRFField]
+	if good == "" {
+		t.Fatalf("the form carries no CSRF token: %v", fields)
+	}
+	for _, tc := range []struct {
+		name  string
+		token string
+		site  string
+	}{
+		{"no token", "", ""},
+		{"token one character off", good[:len(good)-1] + string(good[len(good)-1]^1), ""},
+		{"good token, posted from another site", good, "cross-site"},
+		{"good token, posted from a sibling site", good, "same-site"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := url.Values{"user_code": {userCode}, "code": {fields["code"]}, "state": {fields["state"]}, view.CSRFField: {tc.token}}
+			req, _ := http.NewRequest(http.MethodPost, e.api(0, "provider/"+provJSON+"/device_code"), strings.NewReader(v.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.site != "" {
+				req.Header.Set("Sec-Fetch-Site", tc.site)
+			}
+			r := e.do(req)
+			if r.status != http.StatusForbidden || !strings.Contains(r.body, `name="user_code"`) || r.hidden()["state"] != fields["state"] {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			if p := e.poll(0, start["device_code"].(string)); p.status != http.StatusBadRequest {
+				t.Fatalf("a refused form must leave the login pending: %d %s", p.status, p.body)
+			}
+		})
+	}
+	if r := e.submitUserCode(1, fields, userCode); r.status != http.StatusOK {
+		t.Fatalf("the same form with its token: %d %s", r.status, r.body)
+	}
+	if p := e.poll(1, start["device_code"].(string)); p.status != http.StatusOK {
+		t.Fatalf("poll: %d %s", p.status, p.body)
+	}
+}

@@ -1,0 +1,320 @@
+package pages
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tiledgo/server/internal/http/forwarded"
+	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/links"
+	"github.com/tiledgo/server/internal/http/view"
+	"github.com/tiledgo/server/internal/identity"
+	"github.com/tiledgo/server/internal/sessions"
+)
+
+func newContext(req *http.Request) (echo.Context, *httptest.ResponseRecorder) {
+	rec := httptest.NewRecorder()
+	return echo.New().NewContext(req, rec), rec
+}
+
+func TestLocalPath(t *testing.T) {
+	id := uuid.NewString()
+	for _, tt := range []struct {
+		in string
+		ok bool
+	}{
+		{"/account", true},
+		{"/account/principals", true},
+		{"/account/principals/" + id, true},
+		{"/account?x=1", true},
+		{"/account/principals?offset=50", true},
+		{"", false},
+		{"/", false},
+		{"/accountx", false},
+		{"/account.evil.example", false},
+		{"/account@evil.example", false},
+		{"/api/v1/", false},
+		{"//evil.example", false},
+		{"//evil.example/account", false},
+		{"/account//evil", false},
+		{"/account//evil.example/x", false},
+		{"/account?next=//evil", false},
+		{"https://evil.example/account", false},
+		{"/account\\evil", false},
+		{"/account/\\evil.example", false},
+		{"/account\r\nSet-Cookie:x", false},
+		{"/account\nx", false},
+		{"/account\rx", false},
+		{"account", false},
+		{"/login", false},
+		{"/login?next=/account", false},
+	} {
+		want := ""
+		if tt.ok {
+			want = tt.in
+		}
+		if got := localPath(tt.in); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", tt.in, got, want)
+		}
+	}
+}
+
+func TestOwnsCSRF(t *testing.T) {
+	h := &Handlers{}
+	for route, want := range map[string]bool{
+		"/login":                               true,
+		"/login/:provider":                     true,
+		"/account":                             true,
+		"/account/logout":                      true,
+		"/account/apikeys":                     true,
+		"/account/apikeys/:first_eight/revoke": true,
+		"/account/sessions/:id/revoke":         true,
+		"/account/principals/:id":              true,
+		"/api/v1/auth/apikey":                  false,
+		"/api/v1/auth/session/refresh":         false,
+		"/":                                    false,
+		"":                                     false,
+		"/loginx":                              false,
+		"/accounts":                            false,
+		"/api/v1/account":                      false,
+		"login":                                false,
+	} {
+		if got := h.OwnsCSRF(route); got != want {
+			t.Errorf("OwnsCSRF(%q) = %v, want %v", route, got, want)
+		}
+	}
+}
+
+func sessionCookies(t *testing.T, rec *httptest.ResponseRecorder) map[string]*http.Cookie {
+	t.Helper()
+	out := map[string]*http.Cookie{}
+	for _, ck := range rec.Result().Cookies() {
+		if _, dup := out[ck.Name]; dup {
+			t.Fatalf("cookie %s set twice", ck.Name)
+		}
+		out[ck.Name] = ck
+	}
+	if len(out) != 2 || out[accessCookie] == nil || out[refreshCookie] == nil {
+		t.Fatalf("cookies %v, want exactly %s and %s", out, accessCookie, refreshCookie)
+	}
+	return out
+}
+
+func TestSessionCookies(t *testing.T) {
+	tokens := sessions.Tokens{AccessToken: "acc.ess", ExpiresIn: 900, RefreshToken: "ref.resh", RefreshTokenExpiresIn: 604800}
+	for _, tt := range []struct {
+		name   string
+		req    func() *http.Request
+		path   string
+		secure bool
+	}{
+		{"plain http", func() *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/login/toy", nil)
+		}, "/account", false},
+		{"untrusted X-Forwarded-Proto https", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/login/toy", nil)
+			r.Header.Set("X-Forwarded-Proto", "https")
+			return r
+		}, "/account", false},
+		{"tls", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "https://example.org/login/toy", nil)
+			r.TLS = &tls.ConnectionState{}
+			return r
+		}, "/account", true},
+		{"trusted proxy says https", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/login/toy", nil)
+			return r.WithContext(forwarded.WithClient(r.Context(), forwarded.Client{Scheme: "https"}))
+		}, "/account", true},
+		{"trusted proxy says http over tls", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/login/toy", nil)
+			r.TLS = &tls.ConnectionState{}
+			return r.WithContext(forwarded.WithClient(r.Context(), forwarded.Client{Scheme: "http"}))
+		}, "/account", false},
+		{"root path", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/login/toy", nil)
+			return r.WithContext(links.WithRootPath(r.Context(), "/prefix"))
+		}, "/prefix/account", false},
+		{"root path with slashes, tls", func() *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/login/toy", nil)
+			r.TLS = &tls.ConnectionState{}
+			return r.WithContext(links.WithRootPath(r.Context(), "/prefix/"))
+		}, "/prefix/account", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			check := func(what string, cks map[string]*http.Cookie, want map[string]string, maxAge map[string]int) {
+				t.Helper()
+				for name, ck := range cks {
+					if ck.Value != want[name] {
+						t.Errorf("%s: %s = %q, want %q", what, name, ck.Value, want[name])
+					}
+					if !ck.HttpOnly {
+						t.Errorf("%s: %s not HttpOnly", what, name)
+					}
+					if ck.SameSite != http.SameSiteLaxMode {
+						t.Errorf("%s: %s SameSite %v, want Lax", what, name, ck.SameSite)
+					}
+					if ck.Path != tt.path {
+						t.Errorf("%s: %s Path %q, want %q", what, name, ck.Path, tt.path)
+					}
+					if ck.Secure != tt.secure {
+						t.Errorf("%s: %s Secure %v, want %v", what, name, ck.Secure, tt.secure)
+					}
+					if ck.Domain != "" {
+						t.Errorf("%s: %s Domain %q, want none", what, name, ck.Domain)
+					}
+					if ck.MaxAge != maxAge[name] {
+						t.Errorf("%s: %s MaxAge %d, want %d", what, name, ck.MaxAge, maxAge[name])
+					}
+				}
+			}
+			c, rec := newContext(tt.req())
+			setSession(c, tokens)
+			check("setSession", sessionCookies(t, rec),
+				map[string]string{accessCookie: "acc.ess", refreshCookie: "ref.resh"},
+				map[string]int{accessCookie: 900, refreshCookie: 604800})
+
+			c, rec = newContext(tt.req())
+			clearSession(c)
+			cks := sessionCookies(t, rec)
+			check("clearSession", cks, map[string]string{}, map[string]int{accessCookie: -1, refreshCookie: -1})
+			for _, v := range rec.Header().Values("Set-Cookie") {
+				if !strings.Contains(v, "Max-Age=0") {
+					t.Errorf("clearSession: %q does not expire the cookie", v)
+				}
+			}
+		})
+	}
+}
+
+func TestDetail(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  *httperr.Error
+		want string
+	}{
+		{"string", httperr.Forbidden("Only administrators."), "Only administrators."},
+		{"empty string", httperr.NotFound(""), ""},
+		{"422 list", httperr.Unprocessable([]map[string]any{
+			{"type": "missing", "loc": []any{"query", "role"}, "msg": "Field required"},
+			{"msg": "second"},
+		}), "Field required"},
+		{"422 list without msg", httperr.Unprocessable([]map[string]any{{"type": "missing"}}), "<nil>"},
+		{"empty list", httperr.Unprocessable([]map[string]any{}), "Unprocessable Entity"},
+		{"map", httperr.Conflict(map[string]any{"msg": "x"}), "Conflict"},
+		{"nil", httperr.New(http.StatusTooManyRequests, nil), "Too Many Requests"},
+		{"number", httperr.BadRequest(42), "Bad Request"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := detail(tt.err); got != tt.want {
+				t.Errorf("detail = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMessage(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{
+		{httperr.Forbidden("No."), "No."},
+		{fmt.Errorf("wrapped: %w", httperr.Unprocessable([]map[string]any{{"msg": "Too long"}})), "Too long"},
+		{errors.New("pq: connection refused"), "Something went wrong."},
+	} {
+		if got := message(tt.err); got != tt.want {
+			t.Errorf("message(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// toSignIn, land and back redirect only to this server's pages.
+func TestRedirects(t *testing.T) {
+	h := &Handlers{}
+	for _, tt := range []struct {
+		name, method, target, root string
+		do                         func(c echo.Context) error
+		want                       string
+	}{
+		{name: "to sign in from a principal", method: http.MethodGet, target: "/account/principals?offset=50",
+			do: h.toSignIn, want: "/login?next=" + url.QueryEscape("/account/principals?offset=50")},
+		{name: "to sign in from the account", method: http.MethodGet, target: "/account", do: h.toSignIn, want: "/login"},
+		{name: "to sign in after a post", method: http.MethodPost, target: "/account/apikeys", do: h.toSignIn, want: "/login"},
+		{name: "to sign in from a foreign-looking path", method: http.MethodGet, target: "/account//evil.example",
+			do: h.toSignIn, want: "/login"},
+		{name: "to sign in under a root path", method: http.MethodGet, target: "/account/principals", root: "/p",
+			do: h.toSignIn, want: "/p/login?next=%2Faccount%2Fprincipals"},
+		{name: "land nowhere", method: http.MethodPost, target: "/login/toy",
+			do: func(c echo.Context) error { return h.land(c, "") }, want: "/account"},
+		{name: "land on next", method: http.MethodPost, target: "/login/toy", root: "/p",
+			do: func(c echo.Context) error { return h.land(c, "/account/principals") }, want: "/p/account/principals"},
+		{name: "back to a principal", method: http.MethodPost, target: "/account/sessions/x/revoke",
+			do: func(c echo.Context) error {
+				return h.back(c, url.Values{"return": {"/account/principals/abc"}}, "session-revoked")
+			}, want: "/account/principals/abc?done=session-revoked"},
+		{name: "back not to another site", method: http.MethodPost, target: "/account/sessions/x/revoke",
+			do: func(c echo.Context) error {
+				return h.back(c, url.Values{"return": {"//evil.example"}}, "key-revoked")
+			}, want: "/account?done=key-revoked"},
+		{name: "back with a query", method: http.MethodPost, target: "/account/sessions/x/revoke",
+			do: func(c echo.Context) error {
+				return h.back(c, url.Values{"return": {"/account?done=x"}}, "key-revoked")
+			}, want: "/account?done=key-revoked"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.target, nil)
+			if tt.root != "" {
+				req = req.WithContext(links.WithRootPath(req.Context(), tt.root))
+			}
+			c, rec := newContext(req)
+			if err := tt.do(c); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != tt.want {
+				t.Fatalf("%d to %q, want 303 to %q", rec.Code, rec.Header().Get("Location"), tt.want)
+			}
+		})
+	}
+}
+
+// The templates meet the pages' own data types (the view package's test
+// can only mirror them).
+func TestTemplatesTakePageData(t *testing.T) {
+	now := time.Now()
+	pid := uuid.New()
+	acct := func(self bool) accountData {
+		return accountData{Self: self, ID: pid, Type: "user",
+			Identities: []identity.Identity{{Provider: "toy", ID: "alice"}}, Roles: []string{"user"}, Method: "toy",
+			Sessions: []sessionRow{{ID: uuid.New(), Created: now, LastUsed: now, Expires: now, Current: true}},
+			Keys:     []keyRow{{FirstEight: "abcdef12", Note: "n", Expires: &now, LastUsed: &now}},
+			CanEnd:   true, CanRevokeKeys: self, CanCreateKey: self, ScopeChoices: []string{"read:data"}, Return: accountPath}
+	}
+	v := view.MustNew("t")
+	for _, tt := range []struct {
+		name, page string
+		data       any
+	}{
+		{name: "login", page: "login", data: loginData{Providers: []Provider{{Name: "toy"}, {Name: "o", External: true}}, Next: "/account"}},
+		{name: "own account", page: "account", data: acct(true)},
+		{name: "single user", page: "account", data: accountData{SingleUser: true}},
+		{name: "another principal", page: "account", data: acct(false)},
+		{name: "principals", page: "principals", data: principalsData{Rows: []principalRow{{ID: pid, Type: "user", LatestActivity: &now}}, Next: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, rec := newContext(httptest.NewRequest(http.MethodGet, "/account", nil))
+			err := v.Render(c, http.StatusOK, tt.page, view.Page{Nav: &view.Nav{Name: "alice", SignOut: true}, Data: tt.data})
+			if err != nil || rec.Code != http.StatusOK {
+				t.Fatalf("render: %v (status %d)", err, rec.Code)
+			}
+		})
+	}
+}
