@@ -230,6 +230,9 @@ func run(ctx context.Context, o options) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4 * o.concurrency, MaxConnsPerHost: 4 * o.concurrency},
 		Timeout: 30 * time.Second}
 	h := &harness{client: client, o: o}
+	if _, ok := procCPU(a.cmd.Process.Pid); ok {
+		h.serverCPU = func() (time.Duration, bool) { return procCPU(a.cmd.Process.Pid) }
+	}
 
 	// Credentials: one session per worker, one API key.
 	step("log in the workers")
@@ -273,6 +276,12 @@ func run(ctx context.Context, o options) error {
 		res.Figures["apikey_get_rps"] = keyed.rps
 		res.Figures["bearer_get_ratio"] = medianRatio(bearers, pubs)
 		res.Figures["apikey_get_ratio"] = medianRatio(keyeds, pubs)
+		if h.serverCPU != nil {
+			res.Figures["public_get_cpu_us"] = float64(public.cpuPerRequest().Nanoseconds()) / 1000
+			res.Figures["bearer_get_cpu_ratio"] = medianCPURatio(bearers, pubs)
+			res.Figures["apikey_get_cpu_ratio"] = medianCPURatio(keyeds, pubs)
+			res.Figures["external_get_cpu_ratio"] = medianCPURatio(externals, pubs)
+		}
 		if n := public.errors + bearer.errors + keyed.errors + external.errors; n > 0 {
 			res.Notes = append(res.Notes, fmt.Sprintf("GETs: %d errors", n))
 		}
@@ -550,9 +559,37 @@ func rssMiB(pid int) float64 {
 	return 0
 }
 
+// procCPU is the CPU time (user + system, every thread) process pid has
+// used, from /proc/PID/stat, in clock ticks of 10 ms (USER_HZ is 100 on
+// Linux whatever the kernel's HZ). ok is false where /proc is not there.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces; fields count from after it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
+}
+
 type harness struct {
 	client *http.Client
 	o      options
+	// serverCPU reads the CPU time the replica under load has used so far
+	// (user + system, all threads); nil where it cannot be read.
+	serverCPU func() (time.Duration, bool)
 }
 
 type tokenPair struct{ Access, Refresh string }
@@ -606,19 +643,51 @@ type stats struct {
 	ok, errors         int
 	lat                []time.Duration
 	elapsed            time.Duration
+	// cpu is the server's CPU time over the measured window (0: unknown).
+	cpu time.Duration
+}
+
+// cpuPerRequest is the server's CPU time per request answered.
+func (s stats) cpuPerRequest() time.Duration {
+	if s.ok == 0 {
+		return 0
+	}
+	return s.cpu / time.Duration(s.ok)
 }
 
 // merge summarizes several slices of one measure together.
 func merge(ss []stats) stats {
 	var lat []time.Duration
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	errs := 0
 	for _, s := range ss {
 		lat = append(lat, s.lat...)
 		elapsed += s.elapsed
 		errs += s.errors
+		cpu += s.cpu
 	}
-	return summarize(lat, elapsed, errs)
+	out := summarize(lat, elapsed, errs)
+	out.cpu = cpu
+	return out
+}
+
+// medianCPURatio is the median over slices of den's server CPU per request
+// divided by num's: 1 means num costs the server what the baseline does,
+// 0.5 twice as much. Unlike the throughput ratio it leaves out the load
+// generator, which shares this machine's two cores with the server and
+// pays for larger requests (a bearer token's 800 bytes) too.
+func medianCPURatio(num, den []stats) float64 {
+	var rs []float64
+	for i := range num {
+		if n, d := num[i].cpuPerRequest(), den[i].cpuPerRequest(); n > 0 && d > 0 {
+			rs = append(rs, float64(d)/float64(n))
+		}
+	}
+	if len(rs) == 0 {
+		return 0
+	}
+	slices.Sort(rs)
+	return rs[len(rs)/2]
 }
 
 // medianRatio is the median over slices of num[i].rps / den[i].rps: the
@@ -669,6 +738,19 @@ func (h *harness) load(ctx context.Context, d time.Duration, mk func(worker int)
 	// A short warm-up fills connection pools and caches.
 	warm := time.Now().Add(warmUp(d))
 	end := warm.Add(d)
+	var cpu time.Duration
+	if h.serverCPU != nil {
+		wg.Go(func() {
+			time.Sleep(time.Until(warm))
+			before, ok1 := h.serverCPU()
+			time.Sleep(time.Until(end))
+			if after, ok2 := h.serverCPU(); ok1 && ok2 {
+				mu.Lock()
+				cpu = after - before
+				mu.Unlock()
+			}
+		})
+	}
 	for w := range h.o.concurrency {
 		wg.Go(func() {
 			var mine []time.Duration
@@ -707,7 +789,9 @@ func (h *harness) load(ctx context.Context, d time.Duration, mk func(worker int)
 		})
 	}
 	wg.Wait()
-	return summarize(lat, d, errs)
+	out := summarize(lat, d, errs)
+	out.cpu = cpu
+	return out
 }
 
 // refreshLoad has each worker rotate its own session's refresh token.
@@ -988,11 +1072,15 @@ func table(res *results) []row {
 	ms := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + " ms" }
 	n := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
 	x := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) + "x" }
+	us := func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " µs" }
 	rows := []row{
 		{"public_get_rps", "public `GET /api/v1/metadata/` (baseline)", n(f["public_get_rps"]) + " req/s", "1", ""},
 		{"bearer_get_rps", "bearer GET (access token)", n(f["bearer_get_rps"]) + " req/s", x(f["bearer_get_ratio"]) + " public", ">= 0.9"},
 		{"apikey_get_rps", "API-key GET", n(f["apikey_get_rps"]) + " req/s", x(f["apikey_get_ratio"]) + " public", ">= 0.85"},
 		{"external_get_rps", "external bearer JWT GET (RS256, resource-server mode)", n(f["external_get_rps"]) + " req/s", x(f["external_get_ratio"]) + " public", ""},
+		{"bearer_get_cpu_ratio", "bearer GET, server CPU per request (public: " + us(f["public_get_cpu_us"]) + ")", "", x(f["bearer_get_cpu_ratio"]) + " public", ">= 0.9"},
+		{"apikey_get_cpu_ratio", "API-key GET, server CPU per request", "", x(f["apikey_get_cpu_ratio"]) + " public", ">= 0.85"},
+		{"external_get_cpu_ratio", "external bearer JWT GET, server CPU per request", "", x(f["external_get_cpu_ratio"]) + " public", ""},
 		{"raw_update_tps", "raw `UPDATE ... RETURNING` by primary key, pgx (baseline)", n(f["raw_update_tps"]) + " tx/s, p50 " +
 			ms(f["raw_update_p50_ms"]) + ", p99 " + ms(f["raw_update_p99_ms"]), "1", ""},
 		{"refresh_rps", "refresh rotations", n(f["refresh_rps"]) + " /s, p50 " + ms(f["refresh_p50_ms"]) + ", p99 " + ms(f["refresh_p99_ms"]),

@@ -164,3 +164,35 @@ func TestBearerRouting(t *testing.T) {
 		t.Errorf("without session tokens, HS256 goes to the external verifier (which refuses it): %v", c.Name())
 	}
 }
+
+// TestOwnToken: this server's own tokens (HS256) go to the session
+// verifier, whatever order their header's members come in; every other
+// algorithm, and anything that is not a JWT, goes elsewhere.
+func TestOwnToken(t *testing.T) {
+	enc := func(h string) string { return base64.RawURLEncoding.EncodeToString([]byte(h)) + ".e30.sig" }
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  bool
+	}{
+		{"the header this server signs with", ownHeader + ".e30.sig", true},
+		{"the same header, members swapped", enc(`{"typ":"JWT","alg":"HS256"}`), true},
+		{"HS256 without typ", enc(`{"alg":"HS256"}`), true},
+		{"HS512", enc(`{"alg":"HS512","typ":"JWT"}`), false},
+		{"RS256", enc(`{"alg":"RS256","typ":"JWT","kid":"k"}`), false},
+		{"alg none", enc(`{"alg":"none"}`), false},
+		{"alg in lower case", enc(`{"alg":"hs256"}`), false},
+		{"header not JSON", enc(`HS256`), false},
+		{"header not base64", "!!!.e30.sig", false},
+		{"no dot", ownHeader, false},
+		{"the fast path's header with one byte more", ownHeader + "A.e30.sig", false},
+		{"header over 1 KiB", enc(`{"alg":"HS256","x":"` + strings.Repeat("a", 1024) + `"}`), false},
+	} {
+		if got := ownToken(tc.token); got != tc.want {
+			t.Errorf("%s: ownToken = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(ownHeader); err != nil || string(b) != `{"alg":"HS256","typ":"JWT"}` {
+		t.Errorf("ownHeader decodes to %q (%v)", b, err)
+	}
+}

@@ -44,7 +44,10 @@ func (k Kind) String() string {
 	}
 }
 
-// Caller is the authenticated party of one request.
+// Caller is the authenticated party of one request. It is read-only once
+// resolved: verifiers may share its maps and slices between requests
+// (sessions' remembered tokens do), so code that narrows scopes makes a
+// new set rather than writing into Scopes.
 type Caller struct {
 	Kind Kind
 	// PrincipalID is set for Session and APIKey callers.

@@ -255,3 +255,20 @@ func FuzzVerifyAccess(f *testing.F) {
 		}
 	})
 }
+
+// TestAccessTokenHeader: every access token starts with the one header
+// authn recognises without decoding (authn.ownHeader); were golang-jwt to
+// encode it differently, bearer requests would take the slower path.
+func TestAccessTokenHeader(t *testing.T) {
+	k, err := NewKeys([]string{"header-test-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := k.SignAccess(sampleClaims(), t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."; !strings.HasPrefix(tok, want) {
+		t.Fatalf("access token header %q, want %q", tok[:strings.IndexByte(tok, '.')+1], want)
+	}
+}

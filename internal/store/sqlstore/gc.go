@@ -39,6 +39,9 @@ func auditRetained(now time.Time, p sessions.GCPolicy) (time.Time, bool) {
 
 func gcTargets() []gcTarget {
 	return []gcTarget{
+		// refresh_expires_at has no index (migration 00005 dropped it so
+		// that rotations are HOT updates): this scans the table, which is
+		// the collector's cost to bear rather than every refresh's.
 		{"sessions", "id", "revoked_at <= $1 OR refresh_expires_at <= $1 OR expires_at <= $1",
 			func(r *sessions.GCResult) *int64 { return &r.Sessions }, retained},
 		{"pending_devices", "id", "expires_at <= $1",
