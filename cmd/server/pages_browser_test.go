@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,9 +20,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/tiledgo/server/internal/config"
 	"github.com/tiledgo/server/internal/testing/oidcprovider"
-	"github.com/tiledgo/server/internal/version"
 )
 
 // The pages, driven in headless Chromium as a person uses them: sign in
@@ -45,15 +41,7 @@ type pagesSite struct {
 
 func startPagesSite(t *testing.T) *pagesSite {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test: not in -short")
-	}
-	exe := chromium(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
+	exe, ln, base := browserTest(t)
 	cb := base + "/api/v1/auth/provider/idp/"
 	idp := oidcprovider.Start(t, oidcprovider.Options{
 		ClientID: "tiled", ClientSecret: "oidc-secret", Users: []string{"carol", "dan"},
@@ -79,25 +67,25 @@ database:
   uri: sqlite:///%s
   init_if_not_exists: true
 `, idp.WellKnownURI(), filepath.Join(t.TempDir(), "auth.db"))
-	path := filepath.Join(t.TempDir(), "config.yml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build([]string{path}, nil, config.Flags{})
+	serveOn(t, ln, yml)
+	return &pagesSite{t: t, base: base, idp: idp, shot: screenshotDir(t), exe: exe}
+}
+
+// serveOn serves the replica a config makes on ln until the test ends.
+func serveOn(t *testing.T, ln net.Listener, yml string) {
+	t.Helper()
+	a, err := assembleConfig(t, yml, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	a, err := assemble(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), version.Info{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
 	hs := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close() })
+}
 
+// screenshotDir is $ARTIFACTS_DIR/pages, else a directory the test removes.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
 	dir := os.Getenv("ARTIFACTS_DIR")
 	if dir == "" {
 		dir = t.TempDir()
@@ -107,7 +95,7 @@ database:
 		t.Fatal(err)
 	}
 	t.Logf("screenshots of the pages: %s", dir)
-	return &pagesSite{t: t, base: base, idp: idp, shot: dir, exe: exe}
+	return dir
 }
 
 // browser is one person's browser (its own cookies), with what it logged:
@@ -121,20 +109,7 @@ type browser struct {
 
 func (s *pagesSite) browser() *browser {
 	s.t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(s.exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("proxy-server", "http://127.0.0.1:9"),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*"),
-		chromedp.WindowSize(1100, 900),
-	)
-	s.t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancel := headlessBrowser(context.Background(), s.exe, chromedp.WindowSize(1100, 900))
 	s.t.Cleanup(cancel)
 	b := &browser{site: s, ctx: ctx}
 	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
@@ -550,40 +525,10 @@ func TestPagesOIDCSignInAndDeviceCode(t *testing.T) {
 }
 
 func TestPagesSingleUser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: not in -short")
-	}
-	exe := chromium(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	path := filepath.Join(t.TempDir(), "config.yml")
-	yml := "trees: [{path: /, tree: tiled.examples.generated_minimal:tree}]\nauthentication: {single_user_api_key: singleuserbrowserkey123}\n"
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build([]string{path}, nil, config.Flags{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := assemble(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), version.Info{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.close)
-	hs := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
-	dir := os.Getenv("ARTIFACTS_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	s := &pagesSite{t: t, base: base, shot: filepath.Join(dir, "pages"), exe: exe}
-	if err := os.MkdirAll(s.shot, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exe, ln, base := browserTest(t)
+	serveOn(t, ln, "trees: [{path: /, tree: tiled.examples.generated_minimal:tree}]\n"+
+		"authentication: {single_user_api_key: singleuserbrowserkey123}\n")
+	s := &pagesSite{t: t, base: base, shot: screenshotDir(t), exe: exe}
 	b := s.browser()
 	// The URL the server prints at start: the browser lands on a page that
 	// says it is signed in, with the key gone from the address bar.

@@ -27,8 +27,21 @@ const (
 	testAdminToken = "0123456789abcdef0123456789abcdef"
 )
 
-// server assembles a replica from config YAML and serves it on loopback.
+// serveConfig assembles a replica from config YAML and serves it on loopback.
 func serveConfig(t *testing.T, yml string, env map[string]string) (*httptest.Server, error) {
+	t.Helper()
+	a, err := assembleConfig(t, yml, env)
+	if err != nil {
+		return nil, err
+	}
+	srv := httptest.NewServer(a.server.Handler())
+	t.Cleanup(srv.Close)
+	return srv, nil
+}
+
+// assembleConfig assembles a replica from config YAML (and env for its
+// ${VAR}s), closed when the test ends.
+func assembleConfig(t *testing.T, yml string, env map[string]string) (*app, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yml")
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
@@ -47,9 +60,7 @@ func serveConfig(t *testing.T, yml string, env map[string]string) (*httptest.Ser
 		return nil, err
 	}
 	t.Cleanup(a.close)
-	srv := httptest.NewServer(a.server.Handler())
-	t.Cleanup(srv.Close)
-	return srv, nil
+	return a, nil
 }
 
 type answer struct {

@@ -44,20 +44,46 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestSwaggerUISignIn opens /docs in headless Chromium, signs in with the
-// Authorize button (authorization code + PKCE at a real OIDC provider, as
-// a public client), and runs "Try it out" on whoami with the access token.
-func TestSwaggerUISignIn(t *testing.T) {
+// browserTest is the start of every browser test: not in -short, Chromium
+// found (else a loud skip, or a failure under CI=true), and a loopback
+// listener whose address the server's configuration may need.
+func browserTest(t *testing.T) (exe string, ln net.Listener, base string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test: not in -short")
 	}
-	exe := chromium(t)
-
+	exe = chromium(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
+	return exe, ln, "http://" + ln.Addr().String()
+}
+
+// headlessBrowser starts Chromium with exactly the flags that keep every
+// byte on this machine (loopback is never proxied, every other name
+// resolves to nothing); cancel stops it.
+func headlessBrowser(ctx context.Context, exe string, opts ...chromedp.ExecAllocatorOption) (context.Context, context.CancelFunc) {
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-domain-reliability", true),
+		chromedp.Flag("proxy-server", "http://127.0.0.1:9"),
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*"),
+	}, opts...)...)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	return browser, func() { cancelBrowser(); cancelAlloc() }
+}
+
+// TestSwaggerUISignIn opens /docs in headless Chromium, signs in with the
+// Authorize button (authorization code + PKCE at a real OIDC provider, as
+// a public client), and runs "Try it out" on whoami with the access token.
+func TestSwaggerUISignIn(t *testing.T) {
+	exe, ln, base := browserTest(t)
 	idp := oidcprovider.Start(t, oidcprovider.Options{
 		ClientID: "tiled", ClientSecret: "s", Users: []string{"alice"},
 		PublicClients: []oidcprovider.PublicClient{{
@@ -93,21 +119,7 @@ swagger:
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 
-	// Exactly the brief's flags: nothing leaves the machine (loopback is
-	// never proxied, every other name resolves to nothing).
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-domain-reliability", true),
-		chromedp.Flag("proxy-server", "http://127.0.0.1:9"),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*"),
-	)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
+	browser, cancelBrowser := headlessBrowser(ctx, exe)
 	defer cancelBrowser()
 
 	authorize := `.auth-wrapper .btn.authorize`
