@@ -146,9 +146,9 @@ func (h *Handlers) form(c echo.Context) (url.Values, *authn.Caller, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	form, err := c.FormParams()
+	form, err := readForm(c)
 	if err != nil {
-		return nil, caller, httperr.BadRequest("The form could not be read.")
+		return nil, caller, err
 	}
 	if err := view.CheckForm(c, form.Get(view.CSRFField)); err != nil {
 		return nil, caller, err

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -120,6 +121,20 @@ func limitForm(next echo.HandlerFunc) echo.HandlerFunc {
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxForm)
 		return next(c)
 	}
+}
+
+// readForm reads a posted page form: 413 past maxForm, as the API answers
+// an oversized body, and 400 for one that is not a form.
+func readForm(c echo.Context) (url.Values, error) {
+	form, err := c.FormParams()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, httperr.New(http.StatusRequestEntityTooLarge, "This form is larger than any page sends.")
+	case err != nil:
+		return nil, httperr.BadRequest("The form could not be read.")
+	}
+	return form, nil
 }
 
 // OwnsCSRF says whether route (a route template) is a page that checks its

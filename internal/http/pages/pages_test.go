@@ -318,3 +318,48 @@ func TestTemplatesTakePageData(t *testing.T) {
 		})
 	}
 }
+
+// TestSignInFormRefusals: the sign-in form is refused before any password
+// is checked when it is too large (413, at the edge), not a form, or posted
+// without its CSRF token (403); each answer is the sign-in page saying why.
+// Accounts is nil: reaching it would panic, so these tests also show that
+// nothing was attempted.
+func TestSignInFormRefusals(t *testing.T) {
+	h := &Handlers{Providers: []Provider{{Name: "toy"}}, View: view.MustNew("test"), Now: time.Now}
+	e := echo.New()
+	h.Register(e.Group(""))
+	const token = "tok"
+	post := func(body, contentType string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/login/toy", strings.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		req.AddCookie(&http.Cookie{Name: view.CSRFCookie, Value: token})
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		return rec
+	}
+	form := "application/x-www-form-urlencoded"
+	// A form whose body is exactly maxForm bytes is read; one byte more is not.
+	pad := func(n int) string {
+		b := "csrf=wrong&username=alice&password=pw&note="
+		return b + strings.Repeat("a", n-len(b))
+	}
+	for _, tc := range []struct {
+		name, body, contentType string
+		status                  int
+		says                    string
+	}{
+		{"one byte over the limit", pad(maxForm + 1), form, http.StatusRequestEntityTooLarge, "larger than any page sends"},
+		{"at the limit, wrong token", pad(maxForm), form, http.StatusForbidden, "did not come from this server"},
+		{"no token", "username=alice&password=pw", form, http.StatusForbidden, "did not come from this server"},
+		{"token one byte off", "csrf=tox&username=alice&password=pw", form, http.StatusForbidden, "did not come from this server"},
+		{"good token, no password", "csrf=" + token + "&username=alice", form, http.StatusUnprocessableEntity, "Enter a username and a password"},
+		{"good token, username too long", "csrf=" + token + "&password=pw&username=" + strings.Repeat("a", maxCredential+1), form, http.StatusUnprocessableEntity, "too long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := post(tc.body, tc.contentType)
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.says) {
+				t.Fatalf("%d, want %d saying %q: %s", rec.Code, tc.status, tc.says, rec.Body.String())
+			}
+		})
+	}
+}

@@ -41,9 +41,9 @@ func (h *Handlers) passwordSignIn(c echo.Context) error {
 	if !h.hasProvider(name, false) {
 		return httperr.NotFound("No such provider.")
 	}
-	form, err := c.FormParams()
+	form, err := readForm(c)
 	if err != nil {
-		return httperr.BadRequest("The sign-in form could not be read.")
+		return h.problem(c, nil, err)
 	}
 	d := loginData{Providers: h.Providers, Next: localPath(form.Get("next")), Provider: name, Username: form.Get("username")}
 	fail := func(status int, msg string) error {
