@@ -243,11 +243,11 @@ func (h *Handlers) authCode(c echo.Context) error {
 		if errors.Is(err, oidc.ErrRejected) {
 			return h.loginFailed(c, p, err)
 		}
-		return h.oidcError(c, p, err)
+		return h.browserFailure(c, h.oidcError(c, p, err))
 	}
 	t, err := h.completeLogin(ctx, p.Name, id, nil)
 	if err != nil {
-		return err
+		return h.browserFailure(c, err)
 	}
 	h.recordLogin(ctx, p.Name, id, audit.Success, t.Principal.ID, t.SessionID, map[string]any{"method": "oidc", "flow": flowBrowser})
 	if extraString(st, extraLanding) == landingPages && h.SignedIn != nil {
@@ -287,18 +287,33 @@ func (h *Handlers) loginFailed(c echo.Context, p *Provider, cause error) error {
 	}
 	if wantsHTML(c) {
 		// A person in a browser: say it plainly, and what to do next.
-		err := h.renderer().Render(c, http.StatusUnauthorized, "notice", view.Page{Title: "Sign-in failed", Data: view.Notice{
-			Heading: "Sign-in failed",
-			Message: "Signing in with " + p.Name + " did not complete: the identity provider refused or was cancelled, " +
-				"or this sign-in link had expired or was opened in another browser. Nothing was signed in.",
-			Next: &view.Link{URL: view.RootPath(c.Request()) + "/login", Label: "Sign in again"},
-		}})
-		if err != nil {
-			return err
-		}
-		return nil
+		return h.failurePage(c, http.StatusUnauthorized, "Signing in with "+p.Name+" did not complete: the identity "+
+			"provider refused or was cancelled, or this sign-in link had expired or was opened in another browser. "+
+			"Nothing was signed in.")
 	}
 	return httperr.New(http.StatusUnauthorized, "Authentication failure").Wrap(cause)
+}
+
+// browserFailure answers an error of the browser flow's code route: a page
+// for a person in a browser when the error is one they can act on (the
+// provider unavailable, the session limit), the error itself otherwise.
+func (h *Handlers) browserFailure(c echo.Context, err error) error {
+	var he *httperr.Error
+	if !wantsHTML(c) || !errors.As(err, &he) || (he.Status >= 500 && he.Status != http.StatusServiceUnavailable) {
+		return err
+	}
+	for k, v := range he.Header {
+		c.Response().Header()[k] = v
+	}
+	return h.failurePage(c, he.Status, fmt.Sprint(he.Detail)+" Nothing was signed in.")
+}
+
+// failurePage is the page a failed browser sign-in ends on.
+func (h *Handlers) failurePage(c echo.Context, status int, msg string) error {
+	return h.renderer().Render(c, status, "notice", view.Page{Title: "Sign-in failed", Data: view.Notice{
+		Heading: "Sign-in failed", Message: msg,
+		Next: &view.Link{URL: view.RootPath(c.Request()) + "/login", Label: "Sign in again"},
+	}})
 }
 
 // oidcError maps an error of the oidc package that the person did not

@@ -311,3 +311,42 @@ func TestProviderUnreachableAtStart(t *testing.T) {
 		t.Fatalf("provider gone at exchange: %d %s", r.status, r.body)
 	}
 }
+
+// TestCodeFlowFailuresInABrowser: a browser (Accept: text/html) that ends
+// a failed sign-in on the code route gets a page saying so and what to do
+// next, with the status scripts get: 401 for a refused login, 503 with
+// Retry-After for a provider that stopped answering.
+func TestCodeFlowFailuresInABrowser(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	html := []string{"Accept", "text/html,application/xhtml+xml"}
+	t.Run("declined", func(t *testing.T) {
+		back, err := e.op.Deny(context.Background(), e.get(e.api(0, "provider/"+provJSON+"/authorize")).location(t).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.get(e.on(1, back.String()), html...)
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Sign-in failed") ||
+			!strings.Contains(r.body, `href="/login"`) || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("provider gone at the code exchange", func(t *testing.T) {
+		back := e.browserLogin(0, provJSON, "", "alice")
+		e.op.SetAvailable(false)
+		defer e.op.SetAvailable(true)
+		r := e.get(e.on(1, back.String()), html...)
+		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" ||
+			!strings.Contains(r.body, msgUnavailable) || !strings.Contains(r.body, "Nothing was signed in.") {
+			t.Fatalf("%d %v %s", r.status, r.header, r.body)
+		}
+	})
+	t.Run("a script still gets JSON", func(t *testing.T) {
+		back := e.browserLogin(0, provJSON, "", "alice")
+		e.op.SetAvailable(false)
+		defer e.op.SetAvailable(true)
+		r := e.get(e.on(1, back.String()))
+		if r.status != http.StatusServiceUnavailable || r.detail(t) != msgUnavailable {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+}
