@@ -334,7 +334,23 @@ type guardedPages struct {
 	ok *atomic.Bool
 }
 
-func (g guardedPages) Register(grp *echo.Group) { guarded{g.Handlers, g.ok}.Register(grp) }
+// Register adds the pages behind the guard, which answers a page (not the
+// API's JSON) while the schema is not ready.
+func (g guardedPages) Register(grp *echo.Group) {
+	sub := grp.Group("", func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !g.ok.Load() {
+				c.Response().Header().Set("Retry-After", "5")
+				return g.View.Render(c, http.StatusServiceUnavailable, "notice", view.Page{Title: "Not ready", Data: view.Notice{
+					Heading: "Not ready yet",
+					Message: "The session database is not ready (migrations pending). Try again in a few seconds.",
+				}})
+			}
+			return next(c)
+		}
+	})
+	g.Handlers.Register(sub)
+}
 
 // every calls fn each interval until ctx ends.
 func every(ctx context.Context, interval time.Duration, fn func()) {

@@ -167,6 +167,14 @@ func expectNotReady(t *testing.T, s *server) {
 			t.Errorf("503 is not JSON with a detail message: %s", r)
 		}
 	}
+	// The pages say it as a page, with the same status and Retry-After.
+	for _, path := range []string{"/login", "/account"} {
+		r := get(path, nil)
+		if expectStatus(t, r, http.StatusServiceUnavailable) &&
+			(r.Header.Get("Retry-After") == "" || mediaType(r.Header) != "text/html" || !strings.Contains(string(r.Body), "not ready")) {
+			t.Errorf("%s while not ready: %s", path, r)
+		}
+	}
 }
 
 // TestMultiDatabaseUnreachable: PostgreSQL down (a port nothing listens
