@@ -257,6 +257,21 @@ func TestRedirects(t *testing.T) {
 			do: func(c echo.Context) error { return h.land(c, "") }, want: "/account"},
 		{name: "land on next", method: http.MethodPost, target: "/login/toy", root: "/p",
 			do: func(c echo.Context) error { return h.land(c, "/account/principals") }, want: "/p/account/principals"},
+		{name: "OIDC sign-in lands on the account", method: http.MethodGet, target: "/api/v1/auth/provider/idp/code",
+			do: func(c echo.Context) error { return h.SignedIn(c, sessions.Tokens{AccessToken: "a", RefreshToken: "r"}, "") },
+			want: "/account"},
+		{name: "OIDC sign-in lands on next", method: http.MethodGet, target: "/api/v1/auth/provider/idp/code",
+			do: func(c echo.Context) error {
+				return h.SignedIn(c, sessions.Tokens{AccessToken: "a", RefreshToken: "r"}, "/account/principals")
+			}, want: "/account/principals"},
+		{name: "OIDC sign-in lands on redirect_on_success", method: http.MethodGet, target: "/api/v1/auth/provider/idp/code",
+			do: func(c echo.Context) error {
+				return h.SignedIn(c, sessions.Tokens{AccessToken: "a", RefreshToken: "r"}, "https://app.example/after")
+			}, want: "https://app.example/after"},
+		{name: "OIDC sign-in never lands on a scheme-relative URL", method: http.MethodGet, target: "/api/v1/auth/provider/idp/code",
+			do: func(c echo.Context) error {
+				return h.SignedIn(c, sessions.Tokens{AccessToken: "a", RefreshToken: "r"}, "//evil.example/account")
+			}, want: "/account"},
 		{name: "back to a principal", method: http.MethodPost, target: "/account/sessions/x/revoke",
 			do: func(c echo.Context) error {
 				return h.back(c, url.Values{"return": {"/account/principals/abc"}}, "session-revoked")
