@@ -258,7 +258,9 @@ func TestRedirects(t *testing.T) {
 		{name: "land on next", method: http.MethodPost, target: "/login/toy", root: "/p",
 			do: func(c echo.Context) error { return h.land(c, "/account/principals") }, want: "/p/account/principals"},
 		{name: "OIDC sign-in lands on the account", method: http.MethodGet, target: "/api/v1/auth/provider/idp/code",
-			do: func(c echo.Context) error { return h.SignedIn(c, sessions.Tokens{AccessToken: "a", RefreshToken: "r"}, "") },
+			do: func(c echo.Context) error {
+				return h.SignedIn(c, sessions.Tokens{AccessToken: "a", RefreshToken: "r"}, "")
+			},
 			want: "/account"},
 		{name: "OIDC sign-in lands on next", method: http.MethodGet, target: "/api/v1/auth/provider/idp/code",
 			do: func(c echo.Context) error {
