@@ -183,8 +183,11 @@ func ParseRefresh(s string) (RefreshToken, error) {
 	if len(parts) != 3 || len(parts[0]) != 32 {
 		return RefreshToken{}, ErrMalformed
 	}
+	// Every part must be in the one form this server writes (lower-case
+	// hex, the shortest decimal, strict base64), so that a token has one
+	// spelling: "one character off" is never the same token.
 	raw, err := hex.DecodeString(parts[0])
-	if err != nil {
+	if err != nil || hex.EncodeToString(raw) != parts[0] {
 		return RefreshToken{}, ErrMalformed
 	}
 	sid, err := uuid.FromBytes(raw)
@@ -195,7 +198,7 @@ func ParseRefresh(s string) (RefreshToken, error) {
 	if err != nil || gen < 0 || parts[1] != strconv.FormatInt(gen, 10) {
 		return RefreshToken{}, ErrMalformed
 	}
-	if b, err := base64.RawURLEncoding.DecodeString(parts[2]); err != nil || len(b) != sha256.Size {
+	if b, err := base64.RawURLEncoding.Strict().DecodeString(parts[2]); err != nil || len(b) != sha256.Size {
 		return RefreshToken{}, ErrMalformed
 	}
 	return RefreshToken{SessionID: sid, Generation: gen, Secret: parts[2]}, nil

@@ -132,11 +132,35 @@ func TestParseRefreshRejects(t *testing.T) {
 		"too long":        good + strings.Repeat("a", 300),
 		"bad base64":      p[0] + "." + p[1] + "." + strings.Repeat("!", 43),
 		"extra separator": good + ".x",
+		// One spelling per token: the same bytes written another way are
+		// not the token (the fuzzer found upper-case hex accepted).
+		"upper-case session id":                    strings.ToUpper(p[0]) + "." + p[1] + "." + p[2],
+		"one upper-case hex digit":                 upperFirstLetter(p[0]) + "." + p[1] + "." + p[2],
+		"secret's last character's spare bits set": p[0] + "." + p[1] + "." + spareBits(p[2]),
 	} {
 		if _, err := ParseRefresh(s); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
 		}
 	}
+}
+
+// upperFirstLetter upper-cases the first a-f of a hex string (a fresh
+// UUID's 32 digits hold one but for a 1-in-2^32 chance; then it repeats a
+// known one).
+func upperFirstLetter(h string) string {
+	if i := strings.IndexAny(h, "abcdef"); i >= 0 {
+		return h[:i] + strings.ToUpper(h[i:i+1]) + h[i+1:]
+	}
+	return "A" + h[1:]
+}
+
+// spareBits rewrites the last character of an unpadded base64 encoding of
+// 32 bytes so that its two unused low bits are set: it decodes to the same
+// bytes unless decoding is strict.
+func spareBits(b64 string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, b64[len(b64)-1])
+	return b64[:len(b64)-1] + string(alphabet[i|3])
 }
 
 func TestAPIKeys(t *testing.T) {
