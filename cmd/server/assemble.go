@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -484,11 +483,7 @@ func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger
 func pageProviders(ps []authapi.Provider) []pages.Provider {
 	out := make([]pages.Provider, 0, len(ps))
 	for _, p := range ps {
-		pp := pages.Provider{Name: p.Name, External: p.OIDC != nil}
-		if p.ConfirmationMessage != nil && !strings.Contains(*p.ConfirmationMessage, "{id}") {
-			pp.Message = *p.ConfirmationMessage
-		}
-		out = append(out, pp)
+		out = append(out, pages.Provider{Name: p.Name, External: p.OIDC != nil, Message: p.MessageBeforeLogin()})
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,7 +49,7 @@ func (s *Server) browserLanding(r *http.Request) bool {
 	caller := authn.FromContext(r.Context())
 	return caller != nil && caller.Kind == authn.SingleUser && r.URL.Query().Has(authn.APIKeyQuery) &&
 		s.plantsKeyCookie(r) && r.Header.Get("Sec-Fetch-Mode") == "navigate" &&
-		strings.Contains(r.Header.Get("Accept"), "text/html")
+		view.WantsHTML(r)
 }
 
 func apiBase(c echo.Context) string { return links.API(c.Request()) }

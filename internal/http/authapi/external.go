@@ -285,7 +285,7 @@ func (h *Handlers) loginFailed(c echo.Context, p *Provider, cause error) error {
 	if dest := p.OIDC.RedirectOnFailure(); dest != "" {
 		return c.Redirect(http.StatusFound, dest)
 	}
-	if wantsHTML(c) {
+	if view.WantsHTML(c.Request()) {
 		// A person in a browser: say it plainly, and what to do next.
 		return h.failurePage(c, http.StatusUnauthorized, "Signing in with "+p.Name+" did not complete: the identity "+
 			"provider refused or was cancelled, or this sign-in link had expired or was opened in another browser. "+
@@ -298,14 +298,14 @@ func (h *Handlers) loginFailed(c echo.Context, p *Provider, cause error) error {
 // for a person in a browser when the error is one they can act on (the
 // provider unavailable, the session limit), the error itself otherwise.
 func (h *Handlers) browserFailure(c echo.Context, err error) error {
-	var he *httperr.Error
-	if !wantsHTML(c) || !errors.As(err, &he) || (he.Status >= 500 && he.Status != http.StatusServiceUnavailable) {
+	if !view.WantsHTML(c.Request()) {
 		return err
 	}
-	for k, v := range he.Header {
-		c.Response().Header()[k] = v
+	he, ok := view.Shown(c, err)
+	if !ok {
+		return err
 	}
-	return h.failurePage(c, he.Status, fmt.Sprint(he.Detail)+" Nothing was signed in.")
+	return h.failurePage(c, he.Status, view.Message(he)+" Nothing was signed in.")
 }
 
 // failurePage is the page a failed browser sign-in ends on.
@@ -678,8 +678,8 @@ func (h *Handlers) page(c echo.Context, status int, name string, d pageData) err
 	switch name {
 	case formPage:
 		p.Error, d.Message = d.Message, ""
-		if pr, err := h.provider(c); err == nil && pr.ConfirmationMessage != nil && !strings.Contains(*pr.ConfirmationMessage, "{id}") {
-			d.Message = *pr.ConfirmationMessage
+		if pr, err := h.provider(c); err == nil {
+			d.Message = pr.MessageBeforeLogin()
 		}
 		p.Data = d
 	case failurePage:

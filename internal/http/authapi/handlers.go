@@ -37,6 +37,16 @@ type Provider struct {
 	OIDC                *oidc.Provider
 }
 
+// MessageBeforeLogin is the confirmation_message to show before anyone has
+// logged in: empty when it names the identity ({id}), which only a
+// finished login can fill in.
+func (p Provider) MessageBeforeLogin() string {
+	if p.ConfirmationMessage == nil || strings.Contains(*p.ConfirmationMessage, "{id}") {
+		return ""
+	}
+	return *p.ConfirmationMessage
+}
+
 // AdminIdentity names an identity that is made admin (tiled_admins).
 type AdminIdentity struct{ Provider, ID string }
 
@@ -84,11 +94,8 @@ func (h *Handlers) Register(g *echo.Group) {
 }
 
 func (h *Handlers) provider(c echo.Context) (*Provider, error) {
-	name := c.Param("provider")
-	for i := range h.Providers {
-		if h.Providers[i].Name == name {
-			return &h.Providers[i], nil
-		}
+	if p, ok := h.providerNamed(c.Param("provider")); ok {
+		return p, nil
 	}
 	return nil, httperr.NotFound("Not Found")
 }

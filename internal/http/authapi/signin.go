@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -128,10 +127,4 @@ func (h *Handlers) pageSignedIn(c echo.Context, p *Provider, st sessions.AuthSta
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return h.SignedIn(c, t, next)
-}
-
-// wantsHTML says whether a browser, not a script, is asking: it then gets
-// a page saying what went wrong instead of JSON.
-func wantsHTML(c echo.Context) bool {
-	return strings.Contains(c.Request().Header.Get("Accept"), "text/html")
 }

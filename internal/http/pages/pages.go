@@ -14,7 +14,6 @@ package pages
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -165,22 +164,16 @@ func nav(caller *authn.Caller) *view.Nav {
 // problem answers an error a person caused with a page saying so, with its
 // status; anything else goes to the server's error handler (logged, 500).
 func (h *Handlers) problem(c echo.Context, caller *authn.Caller, err error) error {
-	var he *httperr.Error
-	if !errors.As(err, &he) {
+	he, ok := view.Shown(c, err)
+	if !ok {
 		return err
-	}
-	if he.Status >= 500 && he.Status != http.StatusServiceUnavailable {
-		return err
-	}
-	for k, v := range he.Header {
-		c.Response().Header()[k] = v
 	}
 	back := &view.Link{URL: view.RootPath(c.Request()) + accountPath, Label: "Back to my account"}
 	if caller == nil {
 		back = &view.Link{URL: view.RootPath(c.Request()) + loginPath, Label: "Sign in"}
 	}
 	return h.render(c, he.Status, "notice", caller, view.Page{Title: "Not done", Data: view.Notice{
-		Heading: "That did not work", Message: detail(he), Next: back,
+		Heading: "That did not work", Message: view.Message(he), Next: back,
 	}})
 }
 
@@ -188,23 +181,9 @@ func (h *Handlers) problem(c echo.Context, caller *authn.Caller, err error) erro
 func message(err error) string {
 	var he *httperr.Error
 	if errors.As(err, &he) {
-		return detail(he)
+		return view.Message(he)
 	}
 	return "Something went wrong."
-}
-
-// detail is an error's message for a person (a 422's list becomes its
-// first message).
-func detail(he *httperr.Error) string {
-	switch d := he.Detail.(type) {
-	case string:
-		return d
-	case []map[string]any:
-		if len(d) > 0 {
-			return fmt.Sprint(d[0]["msg"])
-		}
-	}
-	return http.StatusText(he.Status)
 }
 
 // localPath accepts a place to land after signing in only if it is a path

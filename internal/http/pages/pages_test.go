@@ -196,32 +196,6 @@ func TestSessionCookies(t *testing.T) {
 	}
 }
 
-func TestDetail(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		err  *httperr.Error
-		want string
-	}{
-		{"string", httperr.Forbidden("Only administrators."), "Only administrators."},
-		{"empty string", httperr.NotFound(""), ""},
-		{"422 list", httperr.Unprocessable([]map[string]any{
-			{"type": "missing", "loc": []any{"query", "role"}, "msg": "Field required"},
-			{"msg": "second"},
-		}), "Field required"},
-		{"422 list without msg", httperr.Unprocessable([]map[string]any{{"type": "missing"}}), "<nil>"},
-		{"empty list", httperr.Unprocessable([]map[string]any{}), "Unprocessable Entity"},
-		{"map", httperr.Conflict(map[string]any{"msg": "x"}), "Conflict"},
-		{"nil", httperr.New(http.StatusTooManyRequests, nil), "Too Many Requests"},
-		{"number", httperr.BadRequest(42), "Bad Request"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := detail(tt.err); got != tt.want {
-				t.Errorf("detail = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestMessage(t *testing.T) {
 	for _, tt := range []struct {
 		err  error

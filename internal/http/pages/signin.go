@@ -1,7 +1,6 @@
 package pages
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
@@ -62,14 +61,11 @@ func (h *Handlers) passwordSignIn(c echo.Context) error {
 	}
 	t, err := h.Accounts.SignInPassword(c.Request().Context(), name, username, password)
 	if err != nil {
-		var he *httperr.Error
-		if !errors.As(err, &he) || (he.Status >= 500 && he.Status != http.StatusServiceUnavailable) {
+		he, ok := view.Shown(c, err)
+		if !ok {
 			return err
 		}
-		for k, v := range he.Header {
-			c.Response().Header()[k] = v
-		}
-		return fail(he.Status, detail(he))
+		return fail(he.Status, view.Message(he))
 	}
 	setSession(c, t)
 	return h.land(c, d.Next)
