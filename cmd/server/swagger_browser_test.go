@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +13,7 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
-	"github.com/tiledgo/server/internal/config"
 	"github.com/tiledgo/server/internal/testing/oidcprovider"
-	"github.com/tiledgo/server/internal/version"
 )
 
 // XPath of the oidc scheme's part of Swagger UI's Authorize dialog.
@@ -100,25 +94,9 @@ auth:
 swagger:
   oauth2: {issuer: %q, client_id: swagger-ui, scopes: [openid, datasets:read]}
 `, idp.Issuer(), idp.Issuer())
-	path := filepath.Join(t.TempDir(), "config.yml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build([]string{path}, nil, config.Flags{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	serveOn(t, ln, yml)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	a, err := assemble(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), version.Info{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	hs := &http.Server{Handler: a.server.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-
 	browser, cancelBrowser := headlessBrowser(ctx, exe)
 	defer cancelBrowser()
 

@@ -1,28 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tiledgo/server/internal/config"
 	"github.com/tiledgo/server/internal/store/pgtest"
-	"github.com/tiledgo/server/internal/version"
 )
 
 // TestSpanTree (issue 17): a login's and a refresh's traces nest as an
@@ -50,23 +41,10 @@ authentication:
 database: {uri: %q, init_if_not_exists: true}
 trees: [{path: /, tree: tiled.examples.generated_minimal:tree}]
 `, pgtest.NewDatabase(t))
-	path := filepath.Join(t.TempDir(), "config.yml")
-	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Build([]string{path}, nil, config.Flags{})
+	srv, err := serveConfig(t, yml, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	a, err := assemble(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), version.Info{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	srv := httptest.NewServer(a.server.Handler())
-	defer srv.Close()
 
 	post := func(path, contentType, body string) map[string]any {
 		t.Helper()

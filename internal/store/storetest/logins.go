@@ -175,14 +175,22 @@ func testTakeAuthStateRace(t *testing.T, st store.Store) {
 	oneWinner(t, errs, storeerr.ErrNotFound, "20 takes of one auth state")
 }
 
-func testLoginAttempts(t *testing.T, st store.Store) {
+// taker takes a login attempt for key at t0+now in windows of window with
+// at most max attempts, failing the test on an error.
+func taker(t *testing.T, st store.Store, window time.Duration, max int) func(key string, now time.Duration) sessions.LoginAttempt {
 	ctx := ctxFor(t)
-	const window, max = 10 * time.Minute, 3
-	take := func(key string, now time.Duration) sessions.LoginAttempt {
+	return func(key string, now time.Duration) sessions.LoginAttempt {
+		t.Helper()
 		a, err := st.TakeLoginAttempt(ctx, key, at(now), window, max)
 		ok(t, err, "take login attempt")
 		return a
 	}
+}
+
+func testLoginAttempts(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const window, max = 10 * time.Minute, 3
+	take := taker(t, st, window, max)
 	for i, now := range []time.Duration{0, time.Minute, 9 * time.Minute} {
 		a := take("alice@toy", now)
 		equal(t, [2]any{a.Allowed, a.Count}, [2]any{true, i + 1}, fmt.Sprintf("attempt %d", i+1))
@@ -235,11 +243,7 @@ func testLoginAttemptsRace(t *testing.T, st store.Store) {
 func testRefundLoginAttempts(t *testing.T, st store.Store) {
 	ctx := ctxFor(t)
 	const window, max = 10 * time.Minute, 3
-	take := func(key string, now time.Duration) sessions.LoginAttempt {
-		a, err := st.TakeLoginAttempt(ctx, key, at(now), window, max)
-		ok(t, err, "take login attempt")
-		return a
-	}
+	take := taker(t, st, window, max)
 	a := take("office", 0)
 	take("office", time.Second)
 	ok(t, st.RefundLoginAttempt(ctx, "office", a.WindowEnd), "refund")
