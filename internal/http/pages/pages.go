@@ -41,8 +41,9 @@ type Accounts interface {
 	DeleteOwnKey(ctx context.Context, caller *authn.Caller, firstEight string) error
 }
 
-// Tokens are what the pages need of the session manager: verify the
-// browser's access token, and rotate its refresh token.
+// Tokens is what the pages need of the session manager: rotating the
+// browser's refresh token once its access token has run out (the access
+// token itself is checked by the Resolver, as the API checks it).
 type Tokens interface {
 	Refresh(ctx context.Context, refreshToken string) (sessions.Tokens, error)
 }
