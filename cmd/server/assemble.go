@@ -193,16 +193,16 @@ func assemble(ctx context.Context, cfg *config.Config, logger *slog.Logger, buil
 	// Before the store closes (closers run in reverse): the last batch is
 	// written on the way out.
 	a.closers = append(a.closers, func() { stopConfirm(); <-confirmDone })
-	// The hot path's cache of revocations and keys, following the
-	// revocation log (LISTEN/NOTIFY on PostgreSQL, in process on SQLite);
-	// until it is in sync, requests read the database as before.
+	// The hot path's cache of revocations, keys and principals, following
+	// the revocation log (LISTEN/NOTIFY on PostgreSQL, in process on
+	// SQLite); until it is in sync, requests read the database as before.
 	cache, err := authcache.New(authcache.Config{AccessTokenMaxAge: auth.AccessTokenMaxAge, Now: now, Logger: logger,
 		OnApply: a.metrics.RevocationLag})
 	if err != nil {
 		return nil, err
 	}
 	a.metrics.ObserveAuthCache(cache.Stats)
-	mgr.Revocations = cache
+	mgr.Revocations, mgr.Principals = cache, cache
 	activity := &apikeys.ActivityBatcher{Store: st, Logger: logger}
 	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
 	followDone := make(chan struct{}, 2)

@@ -1,8 +1,9 @@
 // Package authcache keeps, in each replica, what the authenticated hot path
 // would otherwise read from the session database on every request: which
 // sessions are revoked and which principals deleted (so that a bearer
-// request needs no session read), and API keys with their owners' scopes
-// (so that an Apikey request needs no key or owner read).
+// request needs no session read), API keys with their owners' scopes
+// (so that an Apikey request needs no key or owner read), and what tokens
+// say of principals (so that a refresh's rotation need not read them).
 //
 // It is exact, not merely fresh: it follows the revocation log, to which
 // every change it depends on is appended in the transaction that makes it
@@ -33,7 +34,10 @@ import (
 const (
 	DefaultClockSkew = time.Minute
 	DefaultMaxKeys   = 10_000
-	pageSize         = 1000
+	// DefaultMaxPrincipals bounds the principals held: about 200 bytes
+	// each, and a miss costs one read.
+	DefaultMaxPrincipals = 100_000
+	pageSize             = 1000
 )
 
 // Config is what New needs.
@@ -46,8 +50,10 @@ type Config struct {
 	ClockSkew time.Duration
 	// MaxKeys bounds the API keys held (default 10,000).
 	MaxKeys int
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// MaxPrincipals bounds the principals held (default 100,000).
+	MaxPrincipals int
+	Now           func() time.Time
+	Logger        *slog.Logger
 	// OnApply, when set, is told how long after it was written each entry
 	// that a notification carried reached this replica (metrics).
 	OnApply func(lag time.Duration)
@@ -60,10 +66,14 @@ type Stats struct {
 	// the database because the cache was not in sync.
 	RevocationHits, RevocationFallbacks uint64
 	KeyHits, KeyMisses                  uint64
+	// PrincipalHits and PrincipalMisses count refreshes whose principal
+	// came from memory, or had to be read.
+	PrincipalHits, PrincipalMisses uint64
 	// Resyncs counts rebuilds from the log (start, reconnects, gaps).
 	Resyncs uint64
-	// Held entries now.
-	Sessions, Principals, Keys int
+	// Held entries now: revoked sessions, deleted principals, API keys,
+	// and principals remembered for refreshes.
+	Sessions, Principals, Keys, Known int
 }
 
 // sweepEvery spaces the expiry sweeps, so a burst of notifications does not
@@ -81,6 +91,11 @@ type Cache struct {
 	// stored (it may predate the change).
 	synced atomic.Bool
 	epoch  atomic.Uint64
+	// applied is cursor, published for readers: every entry up to it has
+	// been applied to the contents. pepoch is epoch for principals: it
+	// moves only when what is known of principals may have changed.
+	applied atomic.Int64
+	pepoch  atomic.Uint64
 
 	// syncMu serializes Resync and CatchUp (the feed may call both from
 	// several goroutines).
@@ -92,9 +107,11 @@ type Cache struct {
 	sessions   map[uuid.UUID]time.Time // revoked session -> forget after
 	principals map[uuid.UUID]time.Time // deleted principal -> forget after
 	keys       map[[32]byte]*Key
+	known      map[uuid.UUID]identity.Principal // what tokens say of a principal
 	lastSweep  time.Time
 
 	revHits, revFallbacks, keyHits, keyMisses, resyncs atomic.Uint64
+	principalHits, principalMisses                     atomic.Uint64
 
 	// subscribers hear of principal changes and rebuilds (other per-replica
 	// caches of principals, such as the bearer users').
@@ -129,18 +146,20 @@ func (c *Cache) notify(fn func(Subscriber)) {
 // Stats reports the counters and sizes.
 func (c *Cache) Stats() Stats {
 	c.mu.RLock()
-	s, p, k := len(c.sessions), len(c.principals), len(c.keys)
+	s, p, k, known := len(c.sessions), len(c.principals), len(c.keys), len(c.known)
 	c.mu.RUnlock()
 	return Stats{
 		InSync: c.synced.Load(), RevocationHits: c.revHits.Load(), RevocationFallbacks: c.revFallbacks.Load(),
 		KeyHits: c.keyHits.Load(), KeyMisses: c.keyMisses.Load(), Resyncs: c.resyncs.Load(),
-		Sessions: s, Principals: p, Keys: k,
+		PrincipalHits: c.principalHits.Load(), PrincipalMisses: c.principalMisses.Load(),
+		Sessions: s, Principals: p, Keys: k, Known: known,
 	}
 }
 
 var (
 	_ sessions.LogFollower     = (*Cache)(nil)
 	_ sessions.RevocationCache = (*Cache)(nil)
+	_ sessions.PrincipalCache  = (*Cache)(nil)
 )
 
 // New returns an empty Cache, not in sync until its feed has rebuilt it.
@@ -154,6 +173,9 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = DefaultMaxKeys
 	}
+	if cfg.MaxPrincipals <= 0 {
+		cfg.MaxPrincipals = DefaultMaxPrincipals
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -161,7 +183,7 @@ func New(cfg Config) (*Cache, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Cache{cfg: cfg, sessions: map[uuid.UUID]time.Time{}, principals: map[uuid.UUID]time.Time{},
-		keys: map[[32]byte]*Key{}}, nil
+		keys: map[[32]byte]*Key{}, known: map[uuid.UUID]identity.Principal{}}, nil
 }
 
 // InSync reports whether the Cache may answer for the database.
@@ -180,6 +202,7 @@ func (c *Cache) Resync(ctx context.Context, log sessions.LogReader) error {
 	defer c.syncMu.Unlock()
 	c.synced.Store(false)
 	c.epoch.Add(1)
+	c.pepoch.Add(1)
 	now := c.cfg.Now()
 	cursor, err := log.RevocationLogStart(ctx, now.Add(-c.cfg.AccessTokenMaxAge-c.cfg.ClockSkew))
 	if err != nil {
@@ -206,9 +229,12 @@ func (c *Cache) Resync(ctx context.Context, log sessions.LogReader) error {
 	}
 	c.mu.Lock()
 	c.sessions, c.principals, c.keys = revoked, deleted, map[[32]byte]*Key{}
+	c.known = map[uuid.UUID]identity.Principal{}
 	c.mu.Unlock()
 	c.cursor, c.rebuilt = cursor, true
+	c.applied.Store(cursor)
 	c.epoch.Add(1)
+	c.pepoch.Add(1)
 	c.resyncs.Add(1)
 	c.notify(func(s Subscriber) { s.Clear() })
 	wasSynced := c.synced.Swap(true)
@@ -234,6 +260,7 @@ func (c *Cache) CatchUp(ctx context.Context, log sessions.LogReader) error {
 		}
 		c.apply(page)
 		c.cursor = page[len(page)-1].Seq
+		c.applied.Store(c.cursor)
 		if len(page) < pageSize {
 			return nil
 		}
@@ -255,6 +282,7 @@ func (c *Cache) Apply(e sessions.Revocation) bool {
 	}
 	c.apply([]sessions.Revocation{e})
 	c.cursor = e.Seq
+	c.applied.Store(c.cursor)
 	if c.cfg.OnApply != nil {
 		c.cfg.OnApply(c.cfg.Now().Sub(e.RevokedAt))
 	}
@@ -290,9 +318,11 @@ func (c *Cache) applyLocked(entries []sessions.Revocation) (changed []uuid.UUID,
 		case sessions.DeletedPrincipal:
 			c.principals[e.PrincipalID] = c.forgetAfter(e.RevokedAt)
 			c.dropKeys(func(k *Key) bool { return k.PrincipalID == e.PrincipalID })
+			c.forgetPrincipal(e.PrincipalID)
 			changed = append(changed, e.PrincipalID)
 		case sessions.ChangedPrincipal:
 			c.dropKeys(func(k *Key) bool { return k.PrincipalID == e.PrincipalID })
+			c.forgetPrincipal(e.PrincipalID)
 			changed = append(changed, e.PrincipalID)
 		case sessions.DeletedAPIKey:
 			c.dropKeys(func(k *Key) bool { return k.ID == e.APIKeyID })
@@ -300,6 +330,8 @@ func (c *Cache) applyLocked(entries []sessions.Revocation) (changed []uuid.UUID,
 			// A kind this version does not know (a newer replica wrote
 			// it): forget every key rather than keep one it concerns.
 			c.keys = map[[32]byte]*Key{}
+			c.pepoch.Add(1)
+			clear(c.known)
 			unknown = true
 		}
 	}
@@ -320,6 +352,12 @@ func (c *Cache) applyLocked(entries []sessions.Revocation) (changed []uuid.UUID,
 	return changed, unknown
 }
 
+// forgetPrincipal drops what is known of principal id; c.mu is held.
+func (c *Cache) forgetPrincipal(id uuid.UUID) {
+	c.pepoch.Add(1)
+	delete(c.known, id)
+}
+
 func (c *Cache) dropKeys(match func(*Key) bool) {
 	for h, k := range c.keys {
 		if match(k) {
@@ -332,6 +370,7 @@ func (c *Cache) dropKeys(match func(*Key) bool) {
 // from the database.
 func (c *Cache) Lost(err error) {
 	c.epoch.Add(1)
+	c.pepoch.Add(1)
 	if c.synced.Swap(false) {
 		c.cfg.Logger.Warn("authentication cache out of sync with the revocation log; reading the session database until it is rebuilt",
 			"error", err)
@@ -429,4 +468,56 @@ func (c *Cache) Follow(ctx context.Context, feed sessions.LogFeed) {
 		c.Lost(err)
 		c.cfg.Logger.Error("revocation log feed stopped", "error", err)
 	}
+}
+
+// Applied implements sessions.PrincipalCache.
+func (c *Cache) Applied() (int64, bool) {
+	if !c.synced.Load() {
+		return 0, false
+	}
+	return c.applied.Load(), true
+}
+
+// Principal implements sessions.PrincipalCache, while in sync.
+func (c *Cache) Principal(id uuid.UUID) (identity.Principal, bool) {
+	if !c.synced.Load() {
+		return identity.Principal{}, false
+	}
+	c.mu.RLock()
+	p, ok := c.known[id]
+	c.mu.RUnlock()
+	if ok {
+		c.principalHits.Add(1)
+	} else {
+		c.principalMisses.Add(1)
+	}
+	return p, ok
+}
+
+// PrincipalEpoch implements sessions.PrincipalCache.
+func (c *Cache) PrincipalEpoch() uint64 { return c.pepoch.Load() }
+
+// PutPrincipal implements sessions.PrincipalCache: it keeps what tokens
+// say of p (ID, type, roles, identities' provider and id), unless what is
+// known of principals changed since epoch or the Cache is out of sync.
+func (c *Cache) PutPrincipal(epoch uint64, p identity.Principal) {
+	if !c.synced.Load() {
+		return
+	}
+	kept := identity.Principal{ID: p.ID, Type: p.Type, Roles: slices.Clone(p.Roles)}
+	for _, i := range p.Identities {
+		kept.Identities = append(kept.Identities, identity.Identity{Provider: i.Provider, ID: i.ID, PrincipalID: p.ID})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pepoch.Load() != epoch || !c.synced.Load() {
+		return
+	}
+	if len(c.known) >= c.cfg.MaxPrincipals {
+		for id := range c.known { // an arbitrary one: map order is random
+			delete(c.known, id)
+			break
+		}
+	}
+	c.known[p.ID] = kept
 }

@@ -214,3 +214,94 @@ func TestApplyInOrderOnly(t *testing.T) {
 		t.Fatal("an entry after a gap is held")
 	}
 }
+
+// TestPrincipalsFollowTheLog: a principal read while what is known of
+// principals changed is not kept; a change to one principal drops it and
+// only it; the applied cursor moves with the log and is not reported
+// while out of sync.
+func TestPrincipalsFollowTheLog(t *testing.T) {
+	log := &memLog{}
+	c := newCache(t)
+	p := identity.Principal{ID: uuid.New(), Type: identity.TypeUser,
+		Identities: []identity.Identity{{Provider: "toy", ID: "ann", LatestLogin: &now}}}
+	q := identity.Principal{ID: uuid.New(), Type: identity.TypeService}
+
+	c.PutPrincipal(c.PrincipalEpoch(), p)
+	if _, ok := c.Principal(p.ID); ok {
+		t.Fatal("a principal stored while the cache was never in sync")
+	}
+	if _, ok := c.Applied(); ok {
+		t.Fatal("a cursor reported while never in sync")
+	}
+	log.add(sessions.Revocation{Kind: sessions.RevokedSession, SessionID: uuid.New(), RevokedAt: now})
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	if cur, ok := c.Applied(); !ok || cur != 1 {
+		t.Fatalf("Applied() = %d, %v after a rebuild through entry 1", cur, ok)
+	}
+	for _, tc := range []struct {
+		name    string
+		change  sessions.Revocation
+		dropped bool
+	}{
+		{"its roles changed", sessions.Revocation{Kind: sessions.ChangedPrincipal, PrincipalID: p.ID}, true},
+		{"it was deleted", sessions.Revocation{Kind: sessions.DeletedPrincipal, PrincipalID: p.ID}, true},
+		{"an unknown kind came", sessions.Revocation{Kind: "from-a-newer-replica", PrincipalID: uuid.New()}, true},
+		// Changes that do not concern principals leave a read standing.
+		{"a session was revoked", sessions.Revocation{Kind: sessions.RevokedSession, SessionID: uuid.New()}, false},
+		{"a key was deleted", sessions.Revocation{Kind: sessions.DeletedAPIKey, PrincipalID: p.ID, APIKeyID: uuid.New()}, false},
+	} {
+		epoch := c.PrincipalEpoch()
+		tc.change.RevokedAt = now
+		log.add(tc.change)
+		if err := c.CatchUp(context.Background(), log); err != nil {
+			t.Fatal(err)
+		}
+		c.PutPrincipal(epoch, p)
+		if _, ok := c.Principal(p.ID); ok == tc.dropped {
+			t.Fatalf("%s while the principal was read: kept = %v", tc.name, ok)
+		}
+		if cur, _ := c.Applied(); cur != int64(len(log.entries)) {
+			t.Fatalf("%s: Applied() = %d, want %d", tc.name, cur, len(log.entries))
+		}
+	}
+
+	c.PutPrincipal(c.PrincipalEpoch(), p)
+	c.PutPrincipal(c.PrincipalEpoch(), q)
+	got, ok := c.Principal(p.ID)
+	if !ok || got.ID != p.ID || got.Type != p.Type || len(got.Identities) != 1 || got.Identities[0].LatestLogin != nil ||
+		got.Identities[0].PrincipalID != p.ID {
+		t.Fatalf("Principal() = %+v, %v: want what tokens say of it, and nothing else", got, ok)
+	}
+	log.add(sessions.Revocation{Kind: sessions.ChangedPrincipal, PrincipalID: p.ID, RevokedAt: now})
+	if !c.Apply(sessions.Revocation{Kind: sessions.ChangedPrincipal, PrincipalID: p.ID, RevokedAt: now, Seq: int64(len(log.entries))}) {
+		t.Fatal("the next entry was not applied")
+	}
+	if _, ok := c.Principal(p.ID); ok {
+		t.Fatal("a changed principal is still known")
+	}
+	if _, ok := c.Principal(q.ID); !ok {
+		t.Fatal("another principal was dropped")
+	}
+	if cur, _ := c.Applied(); cur != int64(len(log.entries)) {
+		t.Fatalf("Applied() = %d after a notification, want %d", cur, len(log.entries))
+	}
+
+	c.Lost(context.Canceled)
+	if _, ok := c.Principal(q.ID); ok {
+		t.Fatal("a cache out of sync answers for a principal")
+	}
+	if _, ok := c.Applied(); ok {
+		t.Fatal("a cache out of sync reports a cursor")
+	}
+	if err := c.Resync(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Principal(q.ID); ok {
+		t.Fatal("a principal kept across a rebuild (changes may have been missed)")
+	}
+	if s := c.Stats(); s.PrincipalHits == 0 || s.PrincipalMisses == 0 {
+		t.Fatalf("stats: %+v, want principal hits and misses counted", s)
+	}
+}

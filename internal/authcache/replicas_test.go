@@ -61,7 +61,7 @@ func newReplica(t *testing.T, name string, st store.Store, proxy *tcpproxy.Proxy
 	t.Cleanup(func() { cancel(); <-done })
 	r := &replica{name: name, st: st, cache: cache, proxy: proxy,
 		mgr: &sessions.Manager{Sessions: st, Identities: st, Keys: testKeys, Config: sessions.DefaultConfig(),
-			Now: time.Now, Logger: slog.New(slog.DiscardHandler), Revocations: cache},
+			Now: time.Now, Logger: slog.New(slog.DiscardHandler), Revocations: cache, Principals: cache},
 		keys: &apikeys.Service{Identities: st, Now: time.Now, Logger: slog.New(slog.DiscardHandler), Cache: cache},
 	}
 	eventually(t, name+" in sync at start", cache.InSync)
@@ -354,5 +354,120 @@ func TestInProcessFeed(t *testing.T) {
 	}
 	if _, err := verifyKey(r, secret); !errors.Is(err, authn.ErrInvalidAPIKey) {
 		t.Fatalf("deleted key: %v, want ErrInvalidAPIKey", err)
+	}
+}
+
+// scopesAfterRefresh refreshes tok on r and returns the new tokens and
+// the scopes their access token carries.
+func scopesAfterRefresh(t *testing.T, r *replica, tok sessions.Tokens) (sessions.Tokens, identity.ScopeSet) {
+	t.Helper()
+	next, err := r.mgr.Refresh(context.Background(), tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh on %s: %v", r.name, err)
+	}
+	caller, err := r.mgr.VerifyAccessToken(context.Background(), next.AccessToken)
+	if err != nil {
+		t.Fatalf("verify on %s: %v", r.name, err)
+	}
+	return next, caller.Scopes
+}
+
+// TestRoleChangeSeenByRefresh: a refresh takes the principal from the
+// replica's memory, yet a role granted on another replica is in the very
+// next refresh everywhere, whether or not the notification has arrived:
+// the rotation says when the log has moved past what the cache applied.
+func TestRoleChangeSeenByRefresh(t *testing.T) {
+	t.Parallel()
+	rs := threeReplicas(t)
+	a, b := rs[0], rs[1]
+	p, tok := login(t, a, "ida", identity.RoleUser)
+	tok, scopes := scopesAfterRefresh(t, b, tok)
+	if scopes.Has(identity.ScopeWritePrincipals) {
+		t.Fatal("a user's refreshed token has admin scopes")
+	}
+	hits := b.cache.Stats().PrincipalHits
+	tok, _ = scopesAfterRefresh(t, b, tok)
+	if b.cache.Stats().PrincipalHits != hits+1 {
+		t.Fatal("the second refresh on B did not take the principal from memory")
+	}
+
+	if err := a.st.GrantRole(context.Background(), p.ID, identity.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	// At once, on every replica (the notification may not have come yet).
+	for _, r := range rs {
+		if tok, scopes = scopesAfterRefresh(t, r, tok); !scopes.Has(identity.ScopeWritePrincipals) {
+			t.Fatalf("replica %s: the refresh right after a role grant lacks its scopes", r.name)
+		}
+	}
+	// And once the notification has come and the cache answers again.
+	for _, r := range rs {
+		eventually(t, "replica "+r.name+" has applied the grant", func() bool {
+			cur, ok := r.cache.Applied()
+			ahead, err := r.st.RevocationsSince(context.Background(), cur, 1)
+			return ok && err == nil && len(ahead) == 0
+		})
+	}
+	if err := a.st.RevokeRole(context.Background(), p.ID, identity.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		eventually(t, "replica "+r.name+" has applied the revocation", func() bool {
+			cur, ok := r.cache.Applied()
+			ahead, err := r.st.RevocationsSince(context.Background(), cur, 1)
+			return ok && err == nil && len(ahead) == 0
+		})
+		if tok, scopes = scopesAfterRefresh(t, r, tok); scopes.Has(identity.ScopeWritePrincipals) {
+			t.Fatalf("replica %s: a refresh after the role was revoked keeps its scopes", r.name)
+		}
+	}
+}
+
+// TestRefreshTrustsNoCacheBehindTheLog: a replica whose cache is in sync
+// but has not heard of a change (its feed is slow) still refreshes with the
+// change, because the rotation reports the log ahead of the cache; once
+// the cache has applied the change, it answers from memory again.
+func TestRefreshTrustsNoCacheBehindTheLog(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, pgtest.NewDatabase(t))
+	cache, err := authcache.New(authcache.Config{AccessTokenMaxAge: 15 * time.Minute, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// In sync, with no feed: it learns of changes only when told to.
+	if err := cache.Resync(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{name: "slow", st: st, cache: cache,
+		mgr: &sessions.Manager{Sessions: st, Identities: st, Keys: testKeys, Config: sessions.DefaultConfig(),
+			Now: time.Now, Logger: slog.New(slog.DiscardHandler), Revocations: cache, Principals: cache}}
+	p, tok := login(t, r, "jo", identity.RoleUser)
+	tok, _ = scopesAfterRefresh(t, r, tok)
+	if _, ok := cache.Principal(p.ID); !ok {
+		t.Fatal("a refreshed principal is not remembered")
+	}
+
+	if err := st.GrantRole(ctx, p.ID, identity.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	tok, scopes := scopesAfterRefresh(t, r, tok)
+	if !scopes.Has(identity.ScopeWritePrincipals) {
+		t.Fatal("a refresh answered from a cache that had not applied a role grant")
+	}
+	if err := cache.CatchUp(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	// Applying the grant dropped what was read meanwhile; the next refresh
+	// reads it once more, and the one after answers from memory.
+	for i := range 2 {
+		hits := cache.Stats().PrincipalHits
+		tok, scopes = scopesAfterRefresh(t, r, tok)
+		if !scopes.Has(identity.ScopeWritePrincipals) {
+			t.Fatal("a refresh after catching up lost the granted role")
+		}
+		if got := cache.Stats().PrincipalHits - hits; got != uint64(i) {
+			t.Fatalf("refresh %d after catching up: %d principals from memory, want %d", i+1, got, i)
+		}
 	}
 }

@@ -152,21 +152,24 @@ func (m *Metrics) ObserveAuthCache(stats func() authcache.Stats) {
 		inSync: prometheus.NewDesc("tiled_authcache_in_sync", "1 while the revocation and key cache follows the log; 0 while requests read the database instead.", nil, nil),
 		revocations: prometheus.NewDesc("tiled_authcache_revocation_checks_total",
 			"Revocation checks of bearer tokens by source: cache (answered from memory) or database (the cache was not in sync).", []string{"source"}, nil),
-		keys:    prometheus.NewDesc("tiled_authcache_key_lookups_total", "API-key lookups in the cache by result (hit, miss).", []string{"result"}, nil),
+		keys: prometheus.NewDesc("tiled_authcache_key_lookups_total", "API-key lookups in the cache by result (hit, miss).", []string{"result"}, nil),
+		principals: prometheus.NewDesc("tiled_authcache_principal_lookups_total",
+			"Lookups of a refreshed session's principal in the cache by result (hit, miss: read from the database).", []string{"result"}, nil),
 		resyncs: prometheus.NewDesc("tiled_authcache_resyncs_total", "Rebuilds of the cache from the revocation log (start, reconnects, gaps).", nil, nil),
 		held:    prometheus.NewDesc("tiled_authcache_entries", "Entries held, by kind.", []string{"kind"}, nil),
 	})
 }
 
 type cacheCollector struct {
-	stats                                    func() authcache.Stats
-	inSync, revocations, keys, resyncs, held *prometheus.Desc
+	stats                                                func() authcache.Stats
+	inSync, revocations, keys, principals, resyncs, held *prometheus.Desc
 }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inSync
 	ch <- c.revocations
 	ch <- c.keys
+	ch <- c.principals
 	ch <- c.resyncs
 	ch <- c.held
 }
@@ -182,8 +185,11 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.revocations, prometheus.CounterValue, float64(s.RevocationFallbacks), "database")
 	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.CounterValue, float64(s.KeyHits), "hit")
 	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.CounterValue, float64(s.KeyMisses), "miss")
+	ch <- prometheus.MustNewConstMetric(c.principals, prometheus.CounterValue, float64(s.PrincipalHits), "hit")
+	ch <- prometheus.MustNewConstMetric(c.principals, prometheus.CounterValue, float64(s.PrincipalMisses), "miss")
 	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(s.Resyncs))
 	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.Sessions), "revoked_sessions")
 	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.Principals), "deleted_principals")
 	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.Keys), "api_keys")
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(s.Known), "principals")
 }

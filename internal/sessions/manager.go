@@ -94,6 +94,10 @@ type Manager struct {
 	// token's session was revoked; nil (or a cache not in sync) reads the
 	// session from the database on every bearer request.
 	Revocations RevocationCache
+	// Principals holds, in this replica's memory, what tokens need of
+	// principals, following the revocation log; with it a refresh's
+	// rotation need not read the principal. nil reads it in the rotation.
+	Principals PrincipalCache
 	// VerifiedTokens bounds how many checked access tokens are remembered
 	// (see verifiedTokens): 0 means 10,000, negative none.
 	VerifiedTokens int
@@ -107,6 +111,23 @@ type Manager struct {
 // "ended", "malformed", "newer_key" or "error".
 type RefreshObserver interface {
 	Refresh(outcome string)
+}
+
+// PrincipalCache is a replica's memory of principals that follows the
+// revocation log (authcache.Cache). It is exact up to the log position it
+// reports: every change to a principal is logged in the transaction that
+// makes it, and a cached principal is dropped when its change is applied.
+type PrincipalCache interface {
+	// Applied returns the log position through which every entry has been
+	// applied, and false while the cache is not in sync with the log.
+	Applied() (int64, bool)
+	// Principal returns the cached principal id (treat it as read-only).
+	Principal(id uuid.UUID) (identity.Principal, bool)
+	// PrincipalEpoch is read before a principal is read from the store and
+	// handed to PutPrincipal after: a change applied in between keeps the
+	// read out of the cache, since it may predate the change.
+	PrincipalEpoch() uint64
+	PutPrincipal(epoch uint64, p identity.Principal)
 }
 
 // Confirmer takes note that a rotation was answered, to be written with
@@ -198,11 +219,25 @@ func (m *Manager) refresh(ctx context.Context, token string) (Tokens, string, er
 	}
 	now := m.now()
 	next := m.Keys.Refresh(rt.SessionID, rt.Generation+1)
-	// One round trip: the rotation returns the principal the tokens need.
-	s, p, err := m.Sessions.RotateRefresh(ctx, Rotation{
+	r := Rotation{
 		SessionID: rt.SessionID, PresentedHash: rt.Hash(), NewHash: next.Hash(),
 		Now: now, NewRefreshExpiresAt: now.Add(m.Config.RefreshMaxAge),
-	})
+	}
+	// One round trip: the rotation returns the principal the tokens need,
+	// or, while this replica's cache follows the log, whether the cache
+	// may lack a change the rotation could see.
+	if m.Principals != nil {
+		r.LogCursor, r.SkipPrincipal = m.Principals.Applied()
+	}
+	rot, err := m.Sessions.RotateRefresh(ctx, r)
+	s, p := rot.Session, rot.Principal
+	if err == nil && r.SkipPrincipal {
+		if p, err = m.cachedPrincipal(ctx, s.PrincipalID, rot.LogAhead); errors.Is(err, ErrEnded) {
+			return Tokens{}, "ended", err
+		} else if err != nil {
+			return Tokens{}, "error", err
+		}
+	}
 	switch {
 	case err == nil:
 		t, err := m.issue(ctx, s, p, next, now)
@@ -249,6 +284,28 @@ func (m *Manager) refresh(ctx context.Context, token string) (Tokens, string, er
 		return Tokens{}, "reuse", &ReusedError{SessionID: s.ID, PrincipalID: s.PrincipalID}
 	}
 	return Tokens{}, "ended", ErrEnded
+}
+
+// cachedPrincipal returns principal id from this replica's cache, unless
+// the cache may be behind the rotation that asks (logAhead) or does not
+// hold it: then from the store, keeping the read for the next refresh.
+// The rotation has committed by now; an error here answers the request
+// with an error and leaves the rotation pending, which its retry survives.
+func (m *Manager) cachedPrincipal(ctx context.Context, id uuid.UUID, logAhead bool) (identity.Principal, error) {
+	if !logAhead {
+		if p, ok := m.Principals.Principal(id); ok {
+			return p, nil
+		}
+	}
+	epoch := m.Principals.PrincipalEpoch()
+	p, err := m.Identities.GetPrincipal(ctx, id)
+	if errors.Is(err, storeerr.ErrNotFound) {
+		return identity.Principal{}, fmt.Errorf("read principal %s: %w", id, ErrEnded)
+	} else if err != nil {
+		return identity.Principal{}, fmt.Errorf("read principal: %w", err)
+	}
+	m.Principals.PutPrincipal(epoch, p)
+	return p, nil
 }
 
 // confirm records that s's current refresh token has been handed out.

@@ -400,12 +400,12 @@ type answerLost struct {
 	lose atomic.Bool
 }
 
-func (a *answerLost) RotateRefresh(ctx context.Context, r sessions.Rotation) (sessions.Session, identity.Principal, error) {
-	s, p, err := a.Store.RotateRefresh(ctx, r)
+func (a *answerLost) RotateRefresh(ctx context.Context, r sessions.Rotation) (sessions.Rotated, error) {
+	rot, err := a.Store.RotateRefresh(ctx, r)
 	if err == nil && a.lose.Load() {
-		return sessions.Session{}, identity.Principal{}, errors.New("statement timed out (the commit happened anyway)")
+		return sessions.Rotated{}, errors.New("statement timed out (the commit happened anyway)")
 	}
-	return s, p, err
+	return rot, err
 }
 
 // TestRefreshAfterLostAnswer: a refresh that answered an error never leaves

@@ -64,6 +64,28 @@ type Rotation struct {
 	Now           time.Time
 	// NewRefreshExpiresAt slides the inactivity deadline.
 	NewRefreshExpiresAt time.Time
+	// SkipPrincipal leaves the principal out of the statement: the caller
+	// holds it in a cache that has applied the revocation log through
+	// LogCursor. The statement then says instead whether the log had
+	// entries past LogCursor when it ran (Rotated.LogAhead), that is
+	// whether a change the rotation could see may be missing from that
+	// cache. Reading the principal costs the statement three sub-selects.
+	SkipPrincipal bool
+	LogCursor     int64
+}
+
+// Rotated is what a successful rotation returns.
+type Rotated struct {
+	// Session is the session as the rotation left it (or, with
+	// ErrStaleRefresh, as a racing rotation left it).
+	Session Session
+	// Principal is what new tokens need of the session's principal, read
+	// in the same statement: ID, Type, Roles and Identities (Provider and
+	// ID only). Zero with Rotation.SkipPrincipal.
+	Principal identity.Principal
+	// LogAhead, with Rotation.SkipPrincipal: the revocation log had
+	// entries past Rotation.LogCursor in the rotation's snapshot.
+	LogAhead bool
 }
 
 // RotationRef names one rotation: the session and the generation it made.
@@ -198,9 +220,9 @@ type Store interface {
 	// replay) without another read.
 	// The rotated session is RotationPending until ConfirmRotations.
 	// On success it also returns, read in the same statement, what new
-	// tokens need of the session's principal: its ID, Type, Roles and
-	// Identities (Provider and ID only), so a refresh is one round trip.
-	RotateRefresh(ctx context.Context, r Rotation) (Session, identity.Principal, error)
+	// tokens need of the session's principal (Rotated.Principal), unless
+	// r.SkipPrincipal, so a refresh is one round trip either way.
+	RotateRefresh(ctx context.Context, r Rotation) (Rotated, error)
 	// ConfirmRotations clears RotationPending of each session whose
 	// generation is still the one named; others are left alone.
 	ConfirmRotations(ctx context.Context, refs []RotationRef) error

@@ -54,7 +54,7 @@ func TestBusyDatabaseIsUnavailable(t *testing.T) {
 	if _, err := tx.Exec(ctx(t), `SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE`, s.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = st.RotateRefresh(ctx(t), sessions.Rotation{SessionID: s.ID, PresentedHash: sha("r0"), NewHash: sha("r1"),
+	_, err = st.RotateRefresh(ctx(t), sessions.Rotation{SessionID: s.ID, PresentedHash: sha("r0"), NewHash: sha("r1"),
 		Now: now, NewRefreshExpiresAt: now.Add(time.Hour)})
 	if !errors.Is(err, storeerr.ErrUnavailable) {
 		t.Fatalf("rotate a locked session: %v, want ErrUnavailable", err)

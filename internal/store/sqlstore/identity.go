@@ -250,7 +250,7 @@ func (s *Store) LoginIdentityAs(ctx context.Context, provider, id string, princi
 		out     identity.Principal
 		created bool
 	)
-	err = s.db.InTx(ctx, func(q Querier) error {
+	err = s.inLoggedTx(ctx, func(q Querier) error {
 		created = false
 		var pid uuid.UUID
 		err := q.QueryRow(ctx, touch, provider, id, now).Scan(&pid)
@@ -268,9 +268,14 @@ func (s *Store) LoginIdentityAs(ctx context.Context, provider, id string, princi
 			err = q.QueryRow(ctx, `INSERT INTO identities (provider, external_id, principal_id, latest_login)
 				VALUES ($1, $2, $3, $4) ON CONFLICT (provider, external_id) DO NOTHING RETURNING principal_id`,
 				provider, id, principalID, now).Scan(&pid)
-			if errors.Is(err, storeerr.ErrNotFound) {
+			switch {
+			case errors.Is(err, storeerr.ErrNotFound):
 				// Another login inserted the identity meanwhile.
 				err = q.QueryRow(ctx, touch, provider, id, now).Scan(&pid)
+			case err == nil && !created:
+				// An existing principal gained an identity, which its
+				// tokens name: replicas' caches must hear of it.
+				err = s.logPrincipal(ctx, q, sessions.ChangedPrincipal, principalID)
 			}
 		}
 		if err != nil {

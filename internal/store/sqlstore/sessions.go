@@ -130,75 +130,92 @@ func (s *Store) CountActiveSessions(ctx context.Context, principalID uuid.UUID, 
 // row the first one wrote, no longer matches, and changes nothing. The
 // winner's RETURNING clause also reads what the new tokens need of the
 // principal (type, roles, identities) with sub-selects, so a successful
-// rotation is one round trip. Only when nothing changed is the row read
+// rotation is one round trip; with r.SkipPrincipal it asks the revocation
+// log instead whether it moved past r.LogCursor, an index probe that costs
+// the database far less. Only when nothing changed is the row read
 // again, to tell a stale hash from a session that is gone; that read is
 // returned with ErrStaleRefresh. (It cannot be folded into the statement:
 // a sub-select would see the row as it was before a racing winner's update,
 // and the caller needs the row as that winner left it.)
-func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessions.Session, _ identity.Principal, err error) {
+func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessions.Rotated, err error) {
 	ctx, end := s.op(ctx, "RotateRefresh")
 	defer end(&err)
 	if len(r.PresentedHash) == 0 || len(r.NewHash) == 0 {
-		return sessions.Session{}, identity.Principal{}, errors.New("rotate refresh: empty hash")
+		return sessions.Rotated{}, errors.New("rotate refresh: empty hash")
 	}
 	now := ts(r.Now)
-	d := s.dialect
-	var (
-		sess      sessions.Session
-		ptype     *string
-		roles     []string
-		idents    [][]string
-		principal identity.Principal
-	)
-	row := s.db.QueryRow(ctx, `UPDATE sessions SET
+	const update = `UPDATE sessions SET
 			prev_refresh_hash = refresh_hash, refresh_hash = $3, rotated_at = $2,
 			generation = generation + 1, refresh_expires_at = $4, last_used_at = $2,
 			rotation_pending = TRUE
-		WHERE id = $1 AND refresh_hash = $5 AND `+activeAt+`
-		RETURNING `+sessionCols+`,
+		WHERE id = $1 AND refresh_hash = $5 AND ` + activeAt + `
+		RETURNING ` + sessionCols
+	var out sessions.Rotated
+	if r.SkipPrincipal {
+		row := s.db.QueryRow(ctx, update+`, EXISTS (SELECT 1 FROM revocations WHERE seq > $6)`,
+			r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash, r.LogCursor)
+		out.Session, err = scanSession(scanTail{row, []any{boolCol{&out.LogAhead}}})
+	} else {
+		d := s.dialect
+		var (
+			ptype  *string
+			roles  []string
+			idents [][]string
+		)
+		row := s.db.QueryRow(ctx, update+`,
 			(SELECT type FROM principals WHERE principals.id = sessions.principal_id),
 			(SELECT `+d.JSONAgg+`(role) FROM principal_roles WHERE principal_roles.principal_id = sessions.principal_id),
 			(SELECT `+d.JSONAgg+`(`+d.JSONArray+`(provider, external_id)) FROM identities
 				WHERE identities.principal_id = sessions.principal_id)`,
-		r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash)
-	sess, err = scanSession(scanTail{row, []any{&ptype, jsonCol{&roles}, jsonCol{&idents}}})
-	if err == nil {
-		if ptype == nil {
-			// The principal went with its sessions (ON DELETE CASCADE), so
-			// this cannot happen short of a broken schema.
-			return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh of session %s: principal %s: %w",
-				r.SessionID, sess.PrincipalID, storeerr.ErrNotFound)
-		}
-		principal = identity.Principal{ID: sess.PrincipalID, Type: identity.PrincipalType(*ptype)}
-		slices.Sort(roles)
-		for _, name := range roles {
-			role, _ := identity.RoleByName(name)
-			principal.Roles = append(principal.Roles, role)
-		}
-		for _, pair := range idents {
-			if len(pair) != 2 {
-				return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh: identity column: %q", pair)
+			r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash)
+		out.Session, err = scanSession(scanTail{row, []any{&ptype, jsonCol{&roles}, jsonCol{&idents}}})
+		if err == nil {
+			out.Principal, err = rotatedPrincipal(out.Session, ptype, roles, idents)
+			if err != nil {
+				return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
 			}
-			principal.Identities = append(principal.Identities,
-				identity.Identity{Provider: pair[0], ID: pair[1], PrincipalID: sess.PrincipalID})
 		}
-		slices.SortFunc(principal.Identities, func(a, b identity.Identity) int {
-			return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.ID, b.ID))
-		})
-		return sess, principal, nil
+	}
+	if err == nil {
+		return out, nil
 	}
 	if !errors.Is(err, storeerr.ErrNotFound) {
-		return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+		return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
 	}
 	cur, err := getSession(ctx, s.db, r.SessionID)
 	switch {
 	case err != nil:
-		return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+		return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
 	case !cur.Active(now):
-		return sessions.Session{}, identity.Principal{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
+		return sessions.Rotated{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
 	default:
-		return cur, identity.Principal{}, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
+		return sessions.Rotated{Session: cur}, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
 	}
+}
+
+// rotatedPrincipal assembles the principal from the rotation's sub-selects.
+func rotatedPrincipal(sess sessions.Session, ptype *string, roles []string, idents [][]string) (identity.Principal, error) {
+	if ptype == nil {
+		// The principal went with its sessions (ON DELETE CASCADE), so
+		// this cannot happen short of a broken schema.
+		return identity.Principal{}, fmt.Errorf("principal %s: %w", sess.PrincipalID, storeerr.ErrNotFound)
+	}
+	p := identity.Principal{ID: sess.PrincipalID, Type: identity.PrincipalType(*ptype)}
+	slices.Sort(roles)
+	for _, name := range roles {
+		role, _ := identity.RoleByName(name)
+		p.Roles = append(p.Roles, role)
+	}
+	for _, pair := range idents {
+		if len(pair) != 2 {
+			return identity.Principal{}, fmt.Errorf("identity column: %q", pair)
+		}
+		p.Identities = append(p.Identities, identity.Identity{Provider: pair[0], ID: pair[1], PrincipalID: sess.PrincipalID})
+	}
+	slices.SortFunc(p.Identities, func(a, b identity.Identity) int {
+		return cmp.Or(cmp.Compare(a.Provider, b.Provider), cmp.Compare(a.ID, b.ID))
+	})
+	return p, nil
 }
 
 // scanTail scans a row whose first columns another scan function reads,

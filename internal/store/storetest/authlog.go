@@ -23,7 +23,7 @@ func testRotateRefreshPrincipal(t *testing.T, st store.Store) {
 	ok(t, st.AddIdentity(ctx, p.ID, "toy", "alice"), "add identity")
 	ok(t, st.AddIdentity(ctx, p.ID, "abc", "zed"), "add identity")
 	s := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("p0") })
-	got, who, err := st.RotateRefresh(ctx, rotation(s, "p0", "p1", time.Minute))
+	got, who, err := rotate(ctx, st, rotation(s, "p0", "p1", time.Minute))
 	ok(t, err, "rotate")
 	equal(t, got.Generation, int64(1), "generation")
 	equal(t, who.ID, p.ID, "principal id")
@@ -38,21 +38,71 @@ func testRotateRefreshPrincipal(t *testing.T, st store.Store) {
 
 	// A role change is seen by the next rotation.
 	ok(t, st.RevokeRole(ctx, p.ID, identity.RoleAdmin), "revoke role")
-	_, who, err = st.RotateRefresh(ctx, rotation(s, "p1", "p2", 2*time.Minute))
+	_, who, err = rotate(ctx, st, rotation(s, "p1", "p2", 2*time.Minute))
 	ok(t, err, "rotate")
 	equal(t, roleNamesOf(who.Roles), []string{identity.RoleUser}, "roles after a revocation")
 
 	svc, err := st.CreatePrincipal(ctx, identity.Principal{ID: uuid.New(), Type: identity.TypeService, CreatedAt: t0})
 	ok(t, err, "create service principal")
 	s2 := newSession(t, st, svc.ID, func(s *sessions.Session) { s.RefreshHash = hash("q0") })
-	_, who, err = st.RotateRefresh(ctx, rotation(s2, "q0", "q1", time.Minute))
+	_, who, err = rotate(ctx, st, rotation(s2, "q0", "q1", time.Minute))
 	ok(t, err, "rotate")
 	equal(t, who.Type, identity.TypeService, "service type")
 	equal(t, len(who.Roles)+len(who.Identities), 0, "no roles, no identities")
 
-	_, who, err = st.RotateRefresh(ctx, rotation(s2, "q0", "x", 2*time.Minute))
+	_, who, err = rotate(ctx, st, rotation(s2, "q0", "x", 2*time.Minute))
 	isErr(t, err, sessions.ErrStaleRefresh, "stale rotation")
 	equal(t, who.ID, uuid.Nil, "a stale rotation returns no principal")
+}
+
+// testRotateRefreshLogCursor: a rotation that leaves the principal to the
+// caller's cache says instead whether the revocation log moved past the
+// cursor the cache has applied: at the cursor it has not, one below it has.
+func testRotateRefreshLogCursor(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	p := newPrincipal(t, st, t0, identity.RoleUser)
+	s := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("c0") })
+	newest := func() int64 {
+		t.Helper()
+		// From a time after every entry, the start is the newest entry.
+		cur, err := st.RevocationLogStart(ctx, t0.Add(100*365*24*time.Hour))
+		ok(t, err, "log start")
+		return cur
+	}
+	skipping := func(r sessions.Rotation, cursor int64) sessions.Rotation {
+		r.SkipPrincipal, r.LogCursor = true, cursor
+		return r
+	}
+
+	ok(t, st.GrantRole(ctx, p.ID, identity.RoleAdmin), "grant role (logged)")
+	cursor := newest()
+	got, err := st.RotateRefresh(ctx, skipping(rotation(s, "c0", "c1", time.Minute), cursor))
+	ok(t, err, "rotate at the newest cursor")
+	equal(t, got.LogAhead, false, "log ahead of its newest entry")
+	equal(t, got.Principal.ID, uuid.Nil, "principal read although skipped")
+	equal(t, got.Session.ID, s.ID, "session id")
+	equal(t, got.Session.PrincipalID, p.ID, "principal id")
+	equal(t, got.Session.Generation, int64(1), "generation")
+	equal(t, got.Session.RotationPending, true, "pending")
+	equal(t, got.Session.RefreshHash, hash("c1"), "new hash")
+
+	got, err = st.RotateRefresh(ctx, skipping(rotation(s, "c1", "c2", 2*time.Minute), cursor-1))
+	ok(t, err, "rotate one entry behind")
+	equal(t, got.LogAhead, true, "log ahead of a cursor one entry behind")
+
+	// A change logged after the cache's cursor is reported.
+	ok(t, st.RevokeRole(ctx, p.ID, identity.RoleAdmin), "revoke role (logged)")
+	got, err = st.RotateRefresh(ctx, skipping(rotation(s, "c2", "c3", 3*time.Minute), cursor))
+	ok(t, err, "rotate after a change")
+	equal(t, got.LogAhead, true, "log ahead after a change")
+	got, err = st.RotateRefresh(ctx, skipping(rotation(s, "c3", "c4", 4*time.Minute), newest()))
+	ok(t, err, "rotate caught up")
+	equal(t, got.LogAhead, false, "log ahead once caught up")
+
+	// A stale rotation still returns the session as it is.
+	got, err = st.RotateRefresh(ctx, skipping(rotation(s, "c3", "x", 5*time.Minute), newest()))
+	isErr(t, err, sessions.ErrStaleRefresh, "stale rotation")
+	equal(t, got.Session.Generation, int64(4), "stale rotation's session")
 }
 
 func roleNamesOf(roles []identity.Role) []string {
@@ -88,6 +138,19 @@ func testAuthLog(t *testing.T, st store.Store) {
 		{"revoke a role not held", func() error { return st.RevokeRole(ctx, p.ID, identity.RoleAdmin) }, storeerr.ErrNotFound, nil},
 		{"add an identity", func() error { return st.AddIdentity(ctx, p.ID, "toy", "al") }, nil, changed},
 		{"add a taken identity", func() error { return st.AddIdentity(ctx, p.ID, "toy", "al") }, storeerr.ErrConflict, nil},
+		// A provider naming the principal (Entra) joins a new identity to it.
+		{"log in a new identity as the principal", func() error {
+			_, _, err := st.LoginIdentityAs(ctx, "entra", "al.renamed", p.ID, nil, t0)
+			return err
+		}, nil, changed},
+		{"log in a known identity as the principal", func() error {
+			_, _, err := st.LoginIdentityAs(ctx, "entra", "al.renamed", p.ID, nil, t0)
+			return err
+		}, nil, nil},
+		{"log in a new identity as a new principal", func() error {
+			_, _, err := st.LoginIdentityAs(ctx, "entra", "newcomer", uuid.New(), nil, t0)
+			return err
+		}, nil, nil},
 		{"delete a key", func() error { return st.DeleteAPIKey(ctx, p.ID, k.FirstEight) },
 			nil, &sessions.Revocation{Kind: sessions.DeletedAPIKey, PrincipalID: p.ID, APIKeyID: k.ID}},
 		{"delete a missing key", func() error { return st.DeleteAPIKey(ctx, p.ID, k.FirstEight) }, storeerr.ErrNotFound, nil},
@@ -296,4 +359,10 @@ func testFollow(t *testing.T, st store.Store) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("follow after cancel: %v, want context.Canceled", err)
 	}
+}
+
+// rotate is st.RotateRefresh reading the principal, its results spread.
+func rotate(ctx context.Context, st store.Store, r sessions.Rotation) (sessions.Session, identity.Principal, error) {
+	rot, err := st.RotateRefresh(ctx, r)
+	return rot.Session, rot.Principal, err
 }

@@ -104,7 +104,7 @@ func testRotateRefresh(t *testing.T, st store.Store) {
 	p := newPrincipal(t, st, t0)
 	s := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("r0") })
 
-	got, _, err := st.RotateRefresh(ctx, rotation(s, "r0", "r1", time.Minute))
+	got, _, err := rotate(ctx, st, rotation(s, "r0", "r1", time.Minute))
 	ok(t, err, "rotate")
 	equal(t, got.Generation, int64(1), "generation")
 	equal(t, got.RefreshHash, hash("r1"), "new hash")
@@ -120,17 +120,17 @@ func testRotateRefresh(t *testing.T, st store.Store) {
 
 	// Presenting the replaced token: the caller gets the current session to
 	// judge grace window against replay.
-	cur, _, err := st.RotateRefresh(ctx, rotation(s, "r0", "r1bis", 2*time.Minute))
+	cur, _, err := rotate(ctx, st, rotation(s, "r0", "r1bis", 2*time.Minute))
 	isErr(t, err, sessions.ErrStaleRefresh, "rotate with the previous hash")
 	equal(t, cur.PrevRefreshHash, hash("r0"), "stale rotation returns the current session")
 	sameTimePtr(t, cur.RotatedAt, ptr(at(time.Minute)), "stale rotation returns the current session")
-	_, _, err = st.RotateRefresh(ctx, rotation(s, "never-issued", "x", 2*time.Minute))
+	_, _, err = rotate(ctx, st, rotation(s, "never-issued", "x", 2*time.Minute))
 	isErr(t, err, sessions.ErrStaleRefresh, "rotate with an unknown hash")
 	stored, err = st.GetSession(ctx, s.ID)
 	ok(t, err, "get session")
 	equal(t, stored.Generation, int64(1), "failed rotations change nothing")
 
-	_, _, err = st.RotateRefresh(ctx, rotation(s, "r1", "r2", 2*time.Minute))
+	_, _, err = rotate(ctx, st, rotation(s, "r1", "r2", 2*time.Minute))
 	ok(t, err, "rotate again")
 
 	for _, tc := range []struct {
@@ -147,17 +147,17 @@ func testRotateRefresh(t *testing.T, st store.Store) {
 			edits = append(edits, tc.edit)
 		}
 		s := newSession(t, st, p.ID, append(edits, func(s *sessions.Session) { s.RefreshHash = hash("e0") })...)
-		_, _, err := st.RotateRefresh(ctx, rotation(s, "e0", "e1", tc.now))
+		_, _, err := rotate(ctx, st, rotation(s, "e0", "e1", tc.now))
 		isErr(t, err, storeerr.ErrNotFound, "rotate "+tc.name)
-		_, _, err = st.RotateRefresh(ctx, rotation(s, "stale", "e1", tc.now))
+		_, _, err = rotate(ctx, st, rotation(s, "stale", "e1", tc.now))
 		isErr(t, err, storeerr.ErrNotFound, "rotate a stale hash "+tc.name)
 	}
 
 	revoked := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("v0") })
 	ok(t, st.RevokeSession(ctx, revoked.ID, "logout", at(time.Second)), "revoke")
-	_, _, err = st.RotateRefresh(ctx, rotation(revoked, "v0", "v1", time.Minute))
+	_, _, err = rotate(ctx, st, rotation(revoked, "v0", "v1", time.Minute))
 	isErr(t, err, storeerr.ErrNotFound, "rotate a revoked session")
-	_, _, err = st.RotateRefresh(ctx, sessions.Rotation{SessionID: uuid.New(), PresentedHash: hash("a"), NewHash: hash("b"), Now: t0})
+	_, _, err = rotate(ctx, st, sessions.Rotation{SessionID: uuid.New(), PresentedHash: hash("a"), NewHash: hash("b"), Now: t0})
 	isErr(t, err, storeerr.ErrNotFound, "rotate a missing session")
 }
 
@@ -172,7 +172,7 @@ func testConfirmRotations(t *testing.T, st store.Store) {
 	equal(t, fresh.RotationPending, false, "a session never rotated is not pending")
 	for _, r := range []sessions.Rotation{rotation(a, "a0", "a1", time.Minute), rotation(b, "b0", "b1", time.Minute),
 		rotation(c, "c0", "c1", time.Minute), rotation(c, "c1", "c2", 2*time.Minute)} {
-		_, _, err := st.RotateRefresh(ctx, r)
+		_, _, err := rotate(ctx, st, r)
 		ok(t, err, "rotate")
 	}
 	ok(t, st.ConfirmRotations(ctx, nil), "confirm nothing")
@@ -196,9 +196,9 @@ func testConfirmRotations(t *testing.T, st store.Store) {
 	equal(t, got.RotationPending, false, "confirmed at its current generation")
 
 	// The next rotation is pending again; a stale presentation reports it.
-	_, _, err = st.RotateRefresh(ctx, rotation(a, "a1", "a2", 3*time.Minute))
+	_, _, err = rotate(ctx, st, rotation(a, "a1", "a2", 3*time.Minute))
 	ok(t, err, "rotate a confirmed session")
-	cur, _, err := st.RotateRefresh(ctx, rotation(a, "a1", "x", 4*time.Minute))
+	cur, _, err := rotate(ctx, st, rotation(a, "a1", "x", 4*time.Minute))
 	isErr(t, err, sessions.ErrStaleRefresh, "stale rotation")
 	equal(t, cur.RotationPending, true, "a stale rotation returns the pending state")
 
@@ -219,7 +219,7 @@ func testRotateRefreshRace(t *testing.T, st store.Store) {
 	s := newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash("shared") })
 	const n = 50
 	errs := race(n, func(i int) error {
-		_, _, err := st.RotateRefresh(ctx, rotation(s, "shared", fmt.Sprintf("next-%d", i), time.Minute))
+		_, _, err := rotate(ctx, st, rotation(s, "shared", fmt.Sprintf("next-%d", i), time.Minute))
 		return err
 	})
 	winner := oneWinner(t, errs, sessions.ErrStaleRefresh, "50 rotations of one refresh token")

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RevokeSession", testRevokeSession},
 		{"RevocationLog", testRevocationLog},
 		{"RotateRefreshPrincipal", testRotateRefreshPrincipal},
+		{"RotateRefreshLogCursor", testRotateRefreshLogCursor},
 		{"AuthLog", testAuthLog},
 		{"RevocationLogStart", testRevocationLogStart},
 		{"TouchAPIKeys", testTouchAPIKeys},
