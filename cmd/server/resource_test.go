@@ -41,7 +41,7 @@ func serveConfig(t *testing.T, yml string, env map[string]string) (*httptest.Ser
 
 // assembleConfig assembles a replica from config YAML (and env for its
 // ${VAR}s), closed when the test ends.
-func assembleConfig(t *testing.T, yml string, env map[string]string) (*app, error) {
+func assembleConfig(t testing.TB, yml string, env map[string]string) (*app, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yml")
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -34,21 +35,34 @@ var (
 // Keys is the ordered list of secret keys (secret_keys / TILED_SECRET_KEYS).
 type Keys struct {
 	keys [][]byte
+	// refresh holds each key's refresh-token subkey, derived once: every
+	// refresh derives secrets under them.
+	refresh [][]byte
 }
+
+func keysOf(keys [][]byte) Keys {
+	k := Keys{keys: keys, refresh: make([][]byte, len(keys))}
+	for i, key := range keys {
+		k.refresh[i] = subkey(key, refreshPurpose)
+	}
+	return k
+}
+
+const refreshPurpose = "tiled refresh token v1"
 
 // NewKeys checks and wraps the configured keys; the first one signs.
 func NewKeys(keys []string) (Keys, error) {
 	if len(keys) == 0 {
 		return Keys{}, errors.New("at least one secret key is required")
 	}
-	k := Keys{keys: make([][]byte, len(keys))}
+	raw := make([][]byte, len(keys))
 	for i, s := range keys {
 		if s == "" {
 			return Keys{}, fmt.Errorf("secret key %d is empty", i)
 		}
-		k.keys[i] = []byte(s)
+		raw[i] = []byte(s)
 	}
-	return k, nil
+	return keysOf(raw), nil
 }
 
 // RandomKeys makes one random key, for a server started without
@@ -56,7 +70,7 @@ func NewKeys(keys []string) (Keys, error) {
 func RandomKeys() Keys {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
-	return Keys{keys: [][]byte{[]byte(hex.EncodeToString(b))}}
+	return keysOf([][]byte{[]byte(hex.EncodeToString(b))})
 }
 
 // subkey derives a key for one purpose, so a refresh-token MAC can never be
@@ -109,13 +123,26 @@ func (k Keys) SignAccess(c AccessClaims, now, exp time.Time) (string, error) {
 	if c.State == nil {
 		c.State = map[string]any{}
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-	s, err := t.SignedString(k.keys[0])
+	// What jwt.Token.SignedString does, less marshalling the header, which
+	// never changes: the bytes are the same (TestGoldenTokens).
+	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", fmt.Errorf("sign access token: %w", err)
 	}
-	return s, nil
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(hs256Header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(sha256.Size))
+	buf = append(append(buf, hs256Header...), '.')
+	buf = enc.AppendEncode(buf, payload)
+	sig, err := jwt.SigningMethodHS256.Sign(string(buf), k.keys[0])
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return string(enc.AppendEncode(append(buf, '.'), sig)), nil
 }
+
+// hs256Header is the JOSE header of every access token, encoded (as
+// golang-jwt writes it: its keys sorted).
+const hs256Header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 
 // VerifyAccess checks an access token against every key. Only HS256 is
 // accepted, so "alg": "none" and RS/HS confusion are rejected before any
@@ -207,13 +234,13 @@ func ParseRefresh(s string) (RefreshToken, error) {
 // Refresh returns the refresh token of a session's generation, derived with
 // the signing key.
 func (k Keys) Refresh(sid uuid.UUID, gen int64) RefreshToken {
-	return RefreshToken{SessionID: sid, Generation: gen, Secret: refreshSecret(k.keys[0], sid, gen)}
+	return RefreshToken{SessionID: sid, Generation: gen, Secret: refreshSecret(k.refresh[0], sid, gen)}
 }
 
 // IssuedRefresh reports whether t was issued by this server under any key:
 // a token that passes is a genuine old token, not a guess.
 func (k Keys) IssuedRefresh(t RefreshToken) bool {
-	for _, key := range k.keys {
+	for _, key := range k.refresh {
 		if hmac.Equal([]byte(refreshSecret(key, t.SessionID, t.Generation)), []byte(t.Secret)) {
 			return true
 		}
@@ -224,7 +251,7 @@ func (k Keys) IssuedRefresh(t RefreshToken) bool {
 // RefreshForHash returns the token of generation gen whose hash is want,
 // trying every key (the signing key may have changed since it was issued).
 func (k Keys) RefreshForHash(sid uuid.UUID, gen int64, want []byte) (RefreshToken, bool) {
-	for _, key := range k.keys {
+	for _, key := range k.refresh {
 		t := RefreshToken{SessionID: sid, Generation: gen, Secret: refreshSecret(key, sid, gen)}
 		if hmac.Equal(t.Hash(), want) {
 			return t, true
@@ -233,11 +260,15 @@ func (k Keys) RefreshForHash(sid uuid.UUID, gen int64, want []byte) (RefreshToke
 	return RefreshToken{}, false
 }
 
-func refreshSecret(key []byte, sid uuid.UUID, gen int64) string {
-	m := hmac.New(sha256.New, subkey(key, "tiled refresh token v1"))
+// refreshSecret is the secret of a session's generation under subkey (a
+// Keys.refresh entry).
+func refreshSecret(subkey []byte, sid uuid.UUID, gen int64) string {
+	m := hmac.New(sha256.New, subkey)
 	m.Write(sid[:])
-	m.Write([]byte(strconv.FormatInt(gen, 10)))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	var buf [20]byte
+	m.Write(strconv.AppendInt(buf[:0], gen, 10))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0]))
 }
 
 // HashSecret is the SHA-256 that the store keeps instead of a secret.

@@ -269,7 +269,7 @@ func (h *Handlers) authCode(c echo.Context) error {
 	v.Set("refresh_token", t.RefreshToken)
 	v.Set("identity.id", id)
 	v.Set("identity.provider", p.Name)
-	v.Set("principal", body["principal"].(string))
+	v.Set("principal", body.Principal)
 	if s := extraString(st, extraClientState); s != "" {
 		v.Set("state", s)
 	}

@@ -174,17 +174,27 @@ func hasRole(p identity.Principal, role string) bool {
 
 // tokenResponse is Tiled's token JSON. Identity and principal are included
 // only on login: "once you are logged in, it does not matter how".
-func tokenResponse(t sessions.Tokens, provider, id string) map[string]any {
-	out := map[string]any{
-		"access_token":             t.AccessToken,
-		"expires_in":               t.ExpiresIn,
-		"refresh_token":            t.RefreshToken,
-		"refresh_token_expires_in": t.RefreshTokenExpiresIn,
-		"token_type":               "bearer",
-	}
+type tokenBody struct {
+	AccessToken           string         `json:"access_token"`
+	ExpiresIn             int64          `json:"expires_in"`
+	RefreshToken          string         `json:"refresh_token"`
+	RefreshTokenExpiresIn int64          `json:"refresh_token_expires_in"`
+	TokenType             string         `json:"token_type"`
+	Identity              *tokenIdentity `json:"identity,omitempty"`
+	Principal             string         `json:"principal,omitempty"`
+}
+
+type tokenIdentity struct {
+	ID       string `json:"id"`
+	Provider string `json:"provider"`
+}
+
+func tokenResponse(t sessions.Tokens, provider, id string) tokenBody {
+	out := tokenBody{AccessToken: t.AccessToken, ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken,
+		RefreshTokenExpiresIn: t.RefreshTokenExpiresIn, TokenType: "bearer"}
 	if provider != "" {
-		out["identity"] = map[string]string{"id": id, "provider": provider}
-		out["principal"] = strings.ReplaceAll(t.Principal.ID.String(), "-", "")
+		out.Identity = &tokenIdentity{ID: id, Provider: provider}
+		out.Principal = strings.ReplaceAll(t.Principal.ID.String(), "-", "")
 	}
 	return out
 }

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/exaring/otelpgx"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/otel"
@@ -179,12 +181,12 @@ type pgQuerier interface {
 type querier struct{ q pgQuerier }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	tag, err := q.q.Exec(ctx, query, args...)
+	tag, err := q.q.Exec(ctx, query, uuidArgs(args)...)
 	return tag.RowsAffected(), mapErr(err)
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	r, err := q.q.Query(ctx, query, args...)
+	r, err := q.q.Query(ctx, query, uuidArgs(args)...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -192,17 +194,49 @@ func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore
 }
 
 func (q querier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
-	return row{q.q.QueryRow(ctx, query, args...)}
+	return row{q.q.QueryRow(ctx, query, uuidArgs(args)...)}
 }
 
 type row struct{ r pgx.Row }
 
-func (r row) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
+func (r row) Scan(dest ...any) error { return mapErr(r.r.Scan(uuidDests(dest)...)) }
 
 type rows struct{ pgx.Rows }
 
-func (r rows) Scan(dest ...any) error { return mapErr(r.Rows.Scan(dest...)) }
-func (r rows) Err() error             { return mapErr(r.Rows.Err()) }
+func (r rows) Scan(dest ...any) error { return mapErr(r.Rows.Scan(uuidDests(dest)...)) }
+
+// The store's ids are google/uuid values, which pgx knows only as a
+// driver.Valuer and sql.Scanner: through their text form, with a failed
+// binary attempt and its error allocated first. uuidArgs and uuidDests
+// hand pgx its own binary UUID forms instead (in place: the slices are
+// the calls' own variadic arguments).
+func uuidArgs(args []any) []any {
+	for i, a := range args {
+		if u, ok := a.(uuid.UUID); ok {
+			args[i] = pgtype.UUID{Bytes: u, Valid: true}
+		}
+	}
+	return args
+}
+
+func uuidDests(dest []any) []any {
+	for i, d := range dest {
+		if u, ok := d.(*uuid.UUID); ok {
+			dest[i] = uuidDest{u}
+		}
+	}
+	return dest
+}
+
+// uuidDest scans a uuid column into a uuid.UUID; NULL is the zero UUID, as
+// uuid.UUID.Scan has it.
+type uuidDest struct{ u *uuid.UUID }
+
+func (d uuidDest) ScanUUID(v pgtype.UUID) error {
+	*d.u = v.Bytes // zero when !v.Valid
+	return nil
+}
+func (r rows) Err() error { return mapErr(r.Rows.Err()) }
 
 // db adds transactions and advisory locks to querier.
 type db struct {
