@@ -70,6 +70,8 @@ var dialect = sqlstore.Dialect{
 	SkipLocked: " FOR UPDATE SKIP LOCKED",
 	JSONAgg:    "json_agg",
 	JSONArray:  "json_build_array",
+	// Rotations arriving together share a statement and its commit.
+	BatchRotations: true,
 }
 
 // Store is the PostgreSQL session database.

@@ -74,4 +74,8 @@ type Dialect struct {
 	// json_group_array); JSONArray builds one from its arguments
 	// (json_build_array, json_array).
 	JSONAgg, JSONArray string
+	// BatchRotations: refresh rotations that arrive together share one
+	// UPDATE ... FROM (VALUES ...) statement with PostgreSQL casts
+	// (rotationBatcher). SQLite serializes its writers anyway.
+	BatchRotations bool
 }

@@ -132,65 +132,98 @@ func (s *Store) CountActiveSessions(ctx context.Context, principalID uuid.UUID, 
 // principal (type, roles, identities) with sub-selects, so a successful
 // rotation is one round trip; with r.SkipPrincipal it asks the revocation
 // log instead whether it moved past r.LogCursor, an index probe that costs
-// the database far less. Only when nothing changed is the row read
-// again, to tell a stale hash from a session that is gone; that read is
-// returned with ErrStaleRefresh. (It cannot be folded into the statement:
-// a sub-select would see the row as it was before a racing winner's update,
-// and the caller needs the row as that winner left it.)
+// the database far less. Where the dialect allows, rotations that arrive
+// together share one such statement (see rotationBatcher). Only when
+// nothing changed is the row read again, to tell a stale hash from a
+// session that is gone; that read is returned with ErrStaleRefresh. (It
+// cannot be folded into the statement: a sub-select would see the row as
+// it was before a racing winner's update, and the caller needs the row as
+// that winner left it.)
 func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessions.Rotated, err error) {
 	ctx, end := s.op(ctx, "RotateRefresh")
 	defer end(&err)
 	if len(r.PresentedHash) == 0 || len(r.NewHash) == 0 {
 		return sessions.Rotated{}, errors.New("rotate refresh: empty hash")
 	}
-	now := ts(r.Now)
+	r.Now, r.NewRefreshExpiresAt = ts(r.Now), ts(r.NewRefreshExpiresAt)
+	var (
+		out     sessions.Rotated
+		rotated bool
+	)
+	if s.dialect.BatchRotations {
+		out, rotated, err = s.rotations.rotate(ctx, s, r)
+	} else {
+		out, rotated, err = s.rotateOne(ctx, r)
+	}
+	if err != nil {
+		return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+	}
+	if rotated {
+		return out, nil
+	}
+	cur, err := getSession(ctx, s.db, r.SessionID)
+	switch {
+	case err != nil:
+		return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
+	case !cur.Active(r.Now):
+		return sessions.Rotated{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
+	default:
+		return sessions.Rotated{Session: cur}, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
+	}
+}
+
+// rotateOne is the rotation in a statement of its own; rotated is false
+// when the row did not match.
+func (s *Store) rotateOne(ctx context.Context, r sessions.Rotation) (out sessions.Rotated, rotated bool, err error) {
 	const update = `UPDATE sessions SET
 			prev_refresh_hash = refresh_hash, refresh_hash = $3, rotated_at = $2,
 			generation = generation + 1, refresh_expires_at = $4, last_used_at = $2,
 			rotation_pending = TRUE
 		WHERE id = $1 AND refresh_hash = $5 AND ` + activeAt + `
 		RETURNING ` + sessionCols
-	var out sessions.Rotated
+	var p tokenPrincipal
 	if r.SkipPrincipal {
 		row := s.db.QueryRow(ctx, update+`, EXISTS (SELECT 1 FROM revocations WHERE seq > $6)`,
-			r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash, r.LogCursor)
+			r.SessionID, r.Now, r.NewHash, r.NewRefreshExpiresAt, r.PresentedHash, r.LogCursor)
 		out.Session, err = scanSession(scanTail{row, []any{boolCol{&out.LogAhead}}})
 	} else {
-		d := s.dialect
-		var (
-			ptype  *string
-			roles  []string
-			idents [][]string
-		)
-		row := s.db.QueryRow(ctx, update+`,
-			(SELECT type FROM principals WHERE principals.id = sessions.principal_id),
-			(SELECT `+d.JSONAgg+`(role) FROM principal_roles WHERE principal_roles.principal_id = sessions.principal_id),
-			(SELECT `+d.JSONAgg+`(`+d.JSONArray+`(provider, external_id)) FROM identities
-				WHERE identities.principal_id = sessions.principal_id)`,
-			r.SessionID, now, r.NewHash, ts(r.NewRefreshExpiresAt), r.PresentedHash)
-		out.Session, err = scanSession(scanTail{row, []any{&ptype, jsonCol{&roles}, jsonCol{&idents}}})
-		if err == nil {
-			out.Principal, err = rotatedPrincipal(out.Session, ptype, roles, idents)
-			if err != nil {
-				return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
-			}
+		row := s.db.QueryRow(ctx, update+`, `+s.principalSubselects(),
+			r.SessionID, r.Now, r.NewHash, r.NewRefreshExpiresAt, r.PresentedHash)
+		out.Session, err = scanSession(scanTail{row, p.dests()})
+	}
+	switch {
+	case errors.Is(err, storeerr.ErrNotFound):
+		return sessions.Rotated{}, false, nil
+	case err != nil:
+		return sessions.Rotated{}, false, err
+	case !r.SkipPrincipal:
+		if out.Principal, err = p.principal(out.Session); err != nil {
+			return sessions.Rotated{}, false, err
 		}
 	}
-	if err == nil {
-		return out, nil
-	}
-	if !errors.Is(err, storeerr.ErrNotFound) {
-		return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
-	}
-	cur, err := getSession(ctx, s.db, r.SessionID)
-	switch {
-	case err != nil:
-		return sessions.Rotated{}, fmt.Errorf("rotate refresh of session %s: %w", r.SessionID, err)
-	case !cur.Active(now):
-		return sessions.Rotated{}, fmt.Errorf("rotate refresh: session %s is revoked or expired: %w", r.SessionID, storeerr.ErrNotFound)
-	default:
-		return sessions.Rotated{Session: cur}, fmt.Errorf("rotate refresh of session %s (generation %d): %w", r.SessionID, cur.Generation, sessions.ErrStaleRefresh)
-	}
+	return out, true, nil
+}
+
+// principalSubselects reads, beside a sessions row, what tokens need of
+// its principal: type, roles, identities (tokenPrincipal scans them).
+func (s *Store) principalSubselects() string {
+	d := s.dialect
+	return `(SELECT type FROM principals WHERE principals.id = sessions.principal_id),
+		(SELECT ` + d.JSONAgg + `(role) FROM principal_roles WHERE principal_roles.principal_id = sessions.principal_id),
+		(SELECT ` + d.JSONAgg + `(` + d.JSONArray + `(provider, external_id)) FROM identities
+			WHERE identities.principal_id = sessions.principal_id)`
+}
+
+type tokenPrincipal struct {
+	ptype  *string
+	roles  []string
+	idents [][]string
+}
+
+func (p *tokenPrincipal) dests() []any { return []any{&p.ptype, jsonCol{&p.roles}, jsonCol{&p.idents}} }
+
+func (p *tokenPrincipal) principal(sess sessions.Session) (identity.Principal, error) {
+	return rotatedPrincipal(sess, p.ptype, p.roles, p.idents)
 }
 
 // rotatedPrincipal assembles the principal from the rotation's sub-selects.
@@ -245,8 +278,17 @@ func (s *Store) ConfirmRotations(ctx context.Context, refs []sessions.RotationRe
 		fmt.Fprintf(&b, "(id = $%d AND generation = $%d)", 2*i+1, 2*i+2)
 		args = append(args, r.SessionID, r.Generation)
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE sessions SET rotation_pending = FALSE
-		WHERE rotation_pending AND (`+b.String()+`)`, args...); err != nil {
+	query := `UPDATE sessions SET rotation_pending = FALSE WHERE rotation_pending AND (` + b.String() + `)`
+	if s.dialect.SkipLocked != "" {
+		// A row locked by a rotation in flight is skipped, never waited
+		// for: that rotation supersedes the one confirmed here (or, if it
+		// fails, leaves it pending, the lenient state). Waiting would let
+		// this statement and a batch of rotations lock the same rows in
+		// opposite orders: a deadlock.
+		query = `UPDATE sessions SET rotation_pending = FALSE WHERE id IN (
+			SELECT id FROM sessions WHERE rotation_pending AND (` + b.String() + `)` + s.dialect.SkipLocked + `)`
+	}
+	if _, err := s.db.Exec(ctx, query, args...); err != nil {
 		return fmt.Errorf("confirm %d rotations: %w", len(refs), err)
 	}
 	return nil

@@ -48,6 +48,8 @@ type Store struct {
 	timeout time.Duration
 	now     func() time.Time
 	hub     hub
+	// rotations gathers concurrent refresh rotations (Dialect.BatchRotations).
+	rotations rotationBatcher
 }
 
 var (

@@ -3,11 +3,13 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 	"github.com/tiledgo/server/internal/store"
 	"github.com/tiledgo/server/internal/storeerr"
@@ -334,4 +336,136 @@ func testSessionLimitRace(t *testing.T, st store.Store) {
 	equal(t, active, limit, "active sessions")
 	isErr(t, st.CreateSession(ctx, sessions.Session{ID: uuid.New(), PrincipalID: uuid.New(), CreatedAt: t0,
 		RefreshExpiresAt: at(time.Hour), RefreshHash: hash("x")}, limit), storeerr.ErrNotFound, "limited create for a missing principal")
+}
+
+// testRotateRefreshTogether: rotations of many sessions at once (which a
+// backend may run as one statement) each get their own answer: the
+// session they rotated, its principal or the log's position as each asked,
+// and ErrStaleRefresh or ErrNotFound for those that cannot rotate.
+func testRotateRefreshTogether(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const n = 48
+	ps := make([]identity.Principal, n)
+	ss := make([]sessions.Session, n)
+	for i := range n {
+		roles := []string{identity.RoleUser}
+		if i%3 == 0 {
+			roles = append(roles, identity.RoleAdmin)
+		}
+		ps[i] = newPrincipal(t, st, t0, roles...)
+		ss[i] = newSession(t, st, ps[i].ID, func(s *sessions.Session) { s.RefreshHash = hash(fmt.Sprintf("t%d", i)) })
+	}
+	ok(t, st.RevokeSession(ctx, ss[5].ID, "logout", t0), "revoke one")
+	newest, err := st.RevocationLogStart(ctx, t0.Add(100*365*24*time.Hour))
+	ok(t, err, "log start")
+
+	results := make([]sessions.Rotated, n)
+	errs := race(n, func(i int) error {
+		presented := fmt.Sprintf("t%d", i)
+		if i == 7 {
+			presented = "not-the-current-one"
+		}
+		r := rotation(ss[i], presented, fmt.Sprintf("t%d-next", i), time.Minute)
+		switch i % 4 {
+		case 1:
+			r.SkipPrincipal, r.LogCursor = true, newest
+		case 2:
+			r.SkipPrincipal, r.LogCursor = true, newest-1
+		}
+		var err error
+		results[i], err = st.RotateRefresh(ctx, r)
+		return err
+	})
+	for i := range n {
+		what := fmt.Sprintf("rotation %d", i)
+		switch i {
+		case 5:
+			isErr(t, errs[i], storeerr.ErrNotFound, what+" of a revoked session")
+			continue
+		case 7:
+			isErr(t, errs[i], sessions.ErrStaleRefresh, what+" with a stale hash")
+			equal(t, results[i].Session.ID, ss[i].ID, what+": the session as it is")
+			equal(t, results[i].Session.Generation, int64(0), what+": generation")
+			continue
+		}
+		ok(t, errs[i], what)
+		got := results[i]
+		equal(t, got.Session.ID, ss[i].ID, what+": session")
+		equal(t, got.Session.PrincipalID, ps[i].ID, what+": principal id")
+		equal(t, got.Session.Generation, int64(1), what+": generation")
+		equal(t, got.Session.RefreshHash, hash(fmt.Sprintf("t%d-next", i)), what+": new hash")
+		switch i % 4 {
+		case 1, 2:
+			equal(t, got.LogAhead, i%4 == 2, what+": log ahead")
+			equal(t, got.Principal.ID, uuid.Nil, what+": principal read although skipped")
+		default:
+			equal(t, got.LogAhead, false, what+": log ahead when the principal was read")
+			equal(t, got.Principal.ID, ps[i].ID, what+": principal")
+			equal(t, roleNamesOf(got.Principal.Roles), roleNamesOf(ps[i].Roles), what+": roles")
+		}
+	}
+}
+
+// testRotateAndConfirmTogether: chains of rotations of many sessions,
+// each rotation confirmed in batches as it is answered (as a replica's
+// refreshes and its ConfirmBatcher do), all running at once, all succeed:
+// no statement waits on another in a cycle, and each chain ends where it
+// should, confirmed.
+func testRotateAndConfirmTogether(t *testing.T, st store.Store) {
+	ctx := ctxFor(t)
+	const (
+		chains = 16
+		steps  = 200
+	)
+	ss := make([]sessions.Session, chains)
+	for i := range chains {
+		p := newPrincipal(t, st, t0)
+		ss[i] = newSession(t, st, p.ID, func(s *sessions.Session) { s.RefreshHash = hash(fmt.Sprintf("c%d-0", i)) })
+	}
+	answered := make(chan sessions.RotationRef, chains*steps)
+	confirmErr := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { confirmErr <- err }()
+		for ref := range answered {
+			refs := []sessions.RotationRef{ref}
+			for more := true; more; {
+				select {
+				case r, ok := <-answered:
+					if more = ok; ok {
+						refs = append(refs, r)
+					}
+				default:
+					more = false
+				}
+			}
+			// Newest first: the reverse of the order rotations lock in.
+			slices.Reverse(refs)
+			if err = st.ConfirmRotations(ctx, refs); err != nil {
+				return
+			}
+		}
+	}()
+	errs := race(chains, func(i int) error {
+		for g := range steps {
+			r := rotation(ss[i], fmt.Sprintf("c%d-%d", i, g), fmt.Sprintf("c%d-%d", i, g+1), time.Duration(g+1)*time.Second)
+			got, err := st.RotateRefresh(ctx, r)
+			if err != nil {
+				return fmt.Errorf("step %d: %w", g, err)
+			}
+			answered <- sessions.RotationRef{SessionID: got.Session.ID, Generation: got.Session.Generation}
+		}
+		return nil
+	})
+	close(answered)
+	for i, err := range errs {
+		ok(t, err, fmt.Sprintf("chain %d", i))
+	}
+	ok(t, <-confirmErr, "confirmations")
+	for i := range chains {
+		got, err := st.GetSession(ctx, ss[i].ID)
+		ok(t, err, "get session")
+		equal(t, got.Generation, int64(steps), "generation at the end of a chain")
+		equal(t, got.RotationPending, false, "the last rotation confirmed")
+	}
 }

@@ -51,6 +51,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"CountActiveSessions", testCountActiveSessions},
 		{"RotateRefresh", testRotateRefresh},
 		{"RotateRefreshRace", testRotateRefreshRace},
+		{"RotateRefreshTogether", testRotateRefreshTogether},
+		{"RotateAndConfirmTogether", testRotateAndConfirmTogether},
 		{"ConfirmRotations", testConfirmRotations},
 		{"RevokeSession", testRevokeSession},
 		{"RevocationLog", testRevocationLog},
