@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"testing"
@@ -70,6 +71,77 @@ func TestBusyDatabaseIsUnavailable(t *testing.T) {
 	}
 	if got.Generation > 1 {
 		t.Fatalf("generation %d after one rotation attempt", got.Generation)
+	}
+}
+
+// TestLockedRotationWaitsAlone: rotations share statements, but a session
+// whose row another transaction holds does not hold the others up: they
+// rotate meanwhile, and it rotates once the lock is released.
+func TestLockedRotationWaitsAlone(t *testing.T) {
+	t.Parallel()
+	uri := pgtest.NewDatabase(t)
+	opts := store.DefaultOptions()
+	opts.URI, opts.Migrate, opts.StatementTimeout = uri, true, 10*time.Second
+	st, err := store.Open(ctx(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	newSession := func() sessions.Session {
+		s := sessions.Session{ID: uuid.New(), PrincipalID: newPrincipal(t, st), CreatedAt: now,
+			RefreshExpiresAt: now.Add(time.Hour), RefreshHash: sha("r0")}
+		if err := st.CreateSession(ctx(t), s, 0); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	rotate := func(s sessions.Session) error {
+		_, err := st.RotateRefresh(ctx(t), sessions.Rotation{SessionID: s.ID, PresentedHash: sha("r0"), NewHash: sha("r1"),
+			Now: now, NewRefreshExpiresAt: now.Add(time.Hour)})
+		return err
+	}
+	locked := newSession()
+	blocker, err := pgx.Connect(ctx(t), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(ctx(t))
+	tx, err := blocker.Begin(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx(t)) }()
+	if _, err := tx.Exec(ctx(t), `SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE`, locked.ID); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 1)
+	go func() { waiting <- rotate(locked) }()
+	// Others rotate, alone and together, while it waits.
+	errs := make(chan error, 20)
+	for range 20 {
+		s := newSession()
+		go func() { errs <- rotate(s) }()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a rotation beside a locked session: %v", err)
+		}
+	}
+	select {
+	case err := <-waiting:
+		t.Fatalf("the locked session's rotation answered while the lock was held: %v", err)
+	default:
+	}
+	if err := tx.Commit(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; err != nil {
+		t.Fatalf("the locked session's rotation once released: %v", err)
+	}
+	got, err := st.GetSession(ctx(t), locked.ID)
+	if err != nil || got.Generation != 1 || !bytes.Equal(got.RefreshHash, sha("r1")) {
+		t.Fatalf("the locked session after its rotation: %+v, %v", got, err)
 	}
 }
 

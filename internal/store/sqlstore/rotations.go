@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,22 +22,27 @@ const (
 	// maxRotationBatch bounds the rotations one statement carries (six
 	// parameters each).
 	maxRotationBatch = 64
-	// maxRotationBatchesInFlight bounds the statements running at once,
-	// and so the pool connections rotations hold.
-	maxRotationBatchesInFlight = 2
+	// maxRotationBatchesInFlight bounds the statements running at once.
+	// One, as in group commit: rotations that arrive while it runs go
+	// together in the next one. On the two-core bench machine one gave
+	// 0.44x the raw UPDATE, two 0.40x, four 0.34x (BENCHMARKS.md); a
+	// statement never waits on a row lock (see rotateMany), so one slow
+	// row cannot hold the rest.
+	maxRotationBatchesInFlight = 1
 )
 
 // rotationBatcher gathers refresh rotations that arrive while others are
 // running into one UPDATE ... FROM (VALUES ...) statement: one round trip,
 // one executor start and one commit (one WAL flush) for all of them,
 // where each on its own pays all three. It is group commit for rotations,
-// and adds no wait: a rotation that finds a statement slot free runs at
+// and adds no wait: a rotation that finds the statement slot free runs at
 // once, alone if nothing else is queued.
 //
 // Each rotation keeps its own semantics. Two rotations of one session never
 // share a statement (the second waits for the next one, which sees the
 // first's row, as two statements in a row would). A row the statement did
-// not return did not match, and its caller reads it as before. A failed
+// not return did not match, or was held by another transaction; its caller
+// rotates it in a statement of its own, as without batching. A failed
 // statement fails every rotation it carried, none of which is then
 // committed. A caller whose context ends while queued leaves the queue; one
 // whose statement is running is answered with its context's error, and its
@@ -152,12 +156,6 @@ type rotationResult struct {
 // distinct sessions in batch; it returns the rows that matched, by session.
 // The principal is read for every row if any rotation asks for it.
 func (s *Store) rotateMany(ctx context.Context, batch []*queuedRotation) (map[uuid.UUID]rotationResult, error) {
-	// In session order, so that two statements sharing sessions (racing
-	// refreshes of one session from two batches or replicas) lock them
-	// in the same order and cannot deadlock.
-	batch = slices.SortedFunc(slices.Values(batch), func(a, b *queuedRotation) int {
-		return bytes.Compare(a.r.SessionID[:], b.r.SessionID[:])
-	})
 	withPrincipal := false
 	var values strings.Builder
 	args := make([]any, 0, 6*len(batch))
@@ -175,12 +173,20 @@ func (s *Store) rotateMany(ctx context.Context, batch []*queuedRotation) (map[uu
 		}
 		args = append(args, q.r.SessionID, q.r.PresentedHash, q.r.NewHash, q.r.Now, q.r.NewRefreshExpiresAt, cursor)
 	}
-	query := `UPDATE sessions SET
+	// Rows another transaction holds are skipped, not waited for: the
+	// statement answers many callers, and one row lock (a rotation from
+	// another replica, a principal being deleted) must not hold them all.
+	// A skipped rotation is answered "no match", and its caller retries it
+	// alone (Store.RotateRefresh). Never waiting, the statement cannot
+	// deadlock either.
+	query := `WITH v (v_id, v_presented, v_new, v_now, v_expires, v_cursor) AS (VALUES ` + values.String() + `),
+		free AS (SELECT id AS free_id FROM sessions WHERE id IN (SELECT v_id FROM v) FOR UPDATE SKIP LOCKED)
+		UPDATE sessions SET
 			prev_refresh_hash = refresh_hash, refresh_hash = v_new, rotated_at = v_now,
 			generation = generation + 1, refresh_expires_at = v_expires, last_used_at = v_now,
 			rotation_pending = TRUE
-		FROM (VALUES ` + values.String() + `) AS v (v_id, v_presented, v_new, v_now, v_expires, v_cursor)
-		WHERE id = v_id AND refresh_hash = v_presented AND revoked_at IS NULL
+		FROM v, free
+		WHERE id = v_id AND id = free_id AND refresh_hash = v_presented AND revoked_at IS NULL
 			AND refresh_expires_at > v_now AND (expires_at IS NULL OR expires_at > v_now)
 		RETURNING ` + sessionCols + `, EXISTS (SELECT 1 FROM revocations WHERE seq > v_cursor)`
 	if withPrincipal {

@@ -152,7 +152,10 @@ func (s *Store) RotateRefresh(ctx context.Context, r sessions.Rotation) (_ sessi
 	)
 	if s.dialect.BatchRotations {
 		out, rotated, err = s.rotations.rotate(ctx, s, r)
-	} else {
+	}
+	if !rotated && err == nil {
+		// Alone, or again alone: a shared statement skips rows that
+		// another transaction holds, where this one waits its turn.
 		out, rotated, err = s.rotateOne(ctx, r)
 	}
 	if err != nil {
