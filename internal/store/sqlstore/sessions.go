@@ -285,9 +285,10 @@ func (s *Store) ConfirmRotations(ctx context.Context, refs []sessions.RotationRe
 	if s.dialect.SkipLocked != "" {
 		// A row locked by a rotation in flight is skipped, never waited
 		// for: that rotation supersedes the one confirmed here (or, if it
-		// fails, leaves it pending, the lenient state). Waiting would let
-		// this statement and a batch of rotations lock the same rows in
-		// opposite orders: a deadlock.
+		// fails, leaves it pending, the lenient state). So a batch of
+		// confirmations neither queues behind rotations nor holds a row
+		// lock that they then wait for, and, with rotation batches that
+		// never wait either (rotateMany), no cycle of waits can form.
 		query = `UPDATE sessions SET rotation_pending = FALSE WHERE id IN (
 			SELECT id FROM sessions WHERE rotation_pending AND (` + b.String() + `)` + s.dialect.SkipLocked + `)`
 	}
