@@ -423,18 +423,37 @@ type Key struct {
 // The map is keyed by the SHA-256 of the secret, never the secret, so
 // lookup time says nothing useful about a secret.
 func (c *Cache) Key(hash [32]byte) (*Key, bool) {
+	return lookup(c, func() map[[32]byte]*Key { return c.keys }, hash, &c.keyHits, &c.keyMisses)
+}
+
+// lookup reads one entry of the map that of returns (under the read lock:
+// a rebuild replaces the maps) while in sync, counting hits and misses.
+func lookup[K comparable, V any](c *Cache, of func() map[K]V, k K, hits, misses *atomic.Uint64) (V, bool) {
 	if !c.synced.Load() {
-		return nil, false
+		var zero V
+		return zero, false
 	}
 	c.mu.RLock()
-	k, ok := c.keys[hash]
+	v, ok := of()[k]
 	c.mu.RUnlock()
 	if ok {
-		c.keyHits.Add(1)
+		hits.Add(1)
 	} else {
-		c.keyMisses.Add(1)
+		misses.Add(1)
 	}
-	return k, ok
+	return v, ok
+}
+
+// putBounded stores v at k, first dropping an arbitrary entry (map order is
+// random) if m holds max already; c.mu is held.
+func putBounded[K comparable, V any](m map[K]V, k K, v V, max int) {
+	if len(m) >= max {
+		for old := range m {
+			delete(m, old)
+			break
+		}
+	}
+	m[k] = v
 }
 
 // KeyEpoch is read before a key is read from the database, and handed to
@@ -453,13 +472,7 @@ func (c *Cache) PutKey(epoch uint64, hash [32]byte, k *Key) {
 	if c.epoch.Load() != epoch || !c.synced.Load() {
 		return
 	}
-	if len(c.keys) >= c.cfg.MaxKeys {
-		for h := range c.keys { // an arbitrary one: map order is random
-			delete(c.keys, h)
-			break
-		}
-	}
-	c.keys[hash] = k
+	putBounded(c.keys, hash, k, c.cfg.MaxKeys)
 }
 
 // Follow drives the Cache with feed until ctx ends.
@@ -480,18 +493,7 @@ func (c *Cache) Applied() (int64, bool) {
 
 // Principal implements sessions.PrincipalCache, while in sync.
 func (c *Cache) Principal(id uuid.UUID) (identity.Principal, bool) {
-	if !c.synced.Load() {
-		return identity.Principal{}, false
-	}
-	c.mu.RLock()
-	p, ok := c.known[id]
-	c.mu.RUnlock()
-	if ok {
-		c.principalHits.Add(1)
-	} else {
-		c.principalMisses.Add(1)
-	}
-	return p, ok
+	return lookup(c, func() map[uuid.UUID]identity.Principal { return c.known }, id, &c.principalHits, &c.principalMisses)
 }
 
 // PrincipalEpoch implements sessions.PrincipalCache.
@@ -513,11 +515,5 @@ func (c *Cache) PutPrincipal(epoch uint64, p identity.Principal) {
 	if c.pepoch.Load() != epoch || !c.synced.Load() {
 		return
 	}
-	if len(c.known) >= c.cfg.MaxPrincipals {
-		for id := range c.known { // an arbitrary one: map order is random
-			delete(c.known, id)
-			break
-		}
-	}
-	c.known[p.ID] = kept
+	putBounded(c.known, p.ID, kept, c.cfg.MaxPrincipals)
 }

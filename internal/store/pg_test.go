@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"testing"
@@ -20,6 +21,27 @@ import (
 func sha(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
+}
+
+// lockSession holds session id's row in a transaction of another
+// connection, as another replica's statement would, until the transaction
+// ends (rolled back when the test ends).
+func lockSession(t *testing.T, uri string, id uuid.UUID) pgx.Tx {
+	t.Helper()
+	blocker, err := pgx.Connect(ctx(t), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = blocker.Close(context.Background()) })
+	tx, err := blocker.Begin(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	if _, err := tx.Exec(ctx(t), `SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE`, id); err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
 
 // TestBusyDatabaseIsUnavailable: a statement stuck behind another
@@ -42,19 +64,7 @@ func TestBusyDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	blocker, err := pgx.Connect(ctx(t), uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close(ctx(t))
-	tx, err := blocker.Begin(ctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx(t)) }()
-	if _, err := tx.Exec(ctx(t), `SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE`, s.ID); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockSession(t, uri, s.ID)
 	_, err = st.RotateRefresh(ctx(t), sessions.Rotation{SessionID: s.ID, PresentedHash: sha("r0"), NewHash: sha("r1"),
 		Now: now, NewRefreshExpiresAt: now.Add(time.Hour)})
 	if !errors.Is(err, storeerr.ErrUnavailable) {
@@ -102,19 +112,7 @@ func TestLockedRotationWaitsAlone(t *testing.T) {
 		return err
 	}
 	locked := newSession()
-	blocker, err := pgx.Connect(ctx(t), uri)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer blocker.Close(ctx(t))
-	tx, err := blocker.Begin(ctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx(t)) }()
-	if _, err := tx.Exec(ctx(t), `SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE`, locked.ID); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockSession(t, uri, locked.ID)
 	waiting := make(chan error, 1)
 	go func() { waiting <- rotate(locked) }()
 	// Others rotate, alone and together, while it waits.
