@@ -52,6 +52,8 @@ type rotationBatcher struct {
 	mu       sync.Mutex
 	queue    []*queuedRotation
 	inFlight int
+	// statements caches the SQL text by batch size and shape.
+	statements sync.Map
 }
 
 type queuedRotation struct {
@@ -110,6 +112,49 @@ func (b *rotationBatcher) run(s *Store) {
 	}
 }
 
+// statement returns the SQL for n rotations, made once per shape: the
+// text is the same for every batch of that size, and pgx prepares it once
+// per connection.
+func (b *rotationBatcher) statement(n int, withPrincipal bool, principal func() string) string {
+	key := 2 * n
+	if withPrincipal {
+		key++
+	}
+	if q, ok := b.statements.Load(key); ok {
+		return q.(string)
+	}
+	var values strings.Builder
+	for i := range n {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		p := 6 * i
+		fmt.Fprintf(&values, "($%d::uuid, $%d::bytea, $%d::bytea, $%d::timestamptz, $%d::timestamptz, $%d::bigint)",
+			p+1, p+2, p+3, p+4, p+5, p+6)
+	}
+	// Rows another transaction holds are skipped, not waited for: the
+	// statement answers many callers, and one row lock (a rotation from
+	// another replica, a principal being deleted) must not hold them all.
+	// A skipped rotation is answered "no match", and its caller retries it
+	// alone (Store.RotateRefresh). Never waiting, the statement cannot
+	// deadlock either.
+	query := `WITH v (v_id, v_presented, v_new, v_now, v_expires, v_cursor) AS (VALUES ` + values.String() + `),
+		free AS (SELECT id AS free_id FROM sessions WHERE id IN (SELECT v_id FROM v) FOR UPDATE SKIP LOCKED)
+		UPDATE sessions SET
+			prev_refresh_hash = refresh_hash, refresh_hash = v_new, rotated_at = v_now,
+			generation = generation + 1, refresh_expires_at = v_expires, last_used_at = v_now,
+			rotation_pending = TRUE
+		FROM v, free
+		WHERE id = v_id AND id = free_id AND refresh_hash = v_presented AND revoked_at IS NULL
+			AND refresh_expires_at > v_now AND (expires_at IS NULL OR expires_at > v_now)
+		RETURNING ` + sessionCols + `, EXISTS (SELECT 1 FROM revocations WHERE seq > v_cursor)`
+	if withPrincipal {
+		query += `, ` + principal()
+	}
+	b.statements.Store(key, query)
+	return query
+}
+
 // take removes up to maxRotationBatch queued rotations, oldest first, at
 // most one per session; b.mu is held.
 func (b *rotationBatcher) take() []*queuedRotation {
@@ -157,15 +202,8 @@ type rotationResult struct {
 // The principal is read for every row if any rotation asks for it.
 func (s *Store) rotateMany(ctx context.Context, batch []*queuedRotation) (map[uuid.UUID]rotationResult, error) {
 	withPrincipal := false
-	var values strings.Builder
 	args := make([]any, 0, 6*len(batch))
-	for i, q := range batch {
-		if i > 0 {
-			values.WriteString(", ")
-		}
-		n := 6 * i
-		fmt.Fprintf(&values, "($%d::uuid, $%d::bytea, $%d::bytea, $%d::timestamptz, $%d::timestamptz, $%d::bigint)",
-			n+1, n+2, n+3, n+4, n+5, n+6)
+	for _, q := range batch {
 		cursor := q.r.LogCursor
 		if !q.r.SkipPrincipal {
 			withPrincipal = true
@@ -173,25 +211,7 @@ func (s *Store) rotateMany(ctx context.Context, batch []*queuedRotation) (map[uu
 		}
 		args = append(args, q.r.SessionID, q.r.PresentedHash, q.r.NewHash, q.r.Now, q.r.NewRefreshExpiresAt, cursor)
 	}
-	// Rows another transaction holds are skipped, not waited for: the
-	// statement answers many callers, and one row lock (a rotation from
-	// another replica, a principal being deleted) must not hold them all.
-	// A skipped rotation is answered "no match", and its caller retries it
-	// alone (Store.RotateRefresh). Never waiting, the statement cannot
-	// deadlock either.
-	query := `WITH v (v_id, v_presented, v_new, v_now, v_expires, v_cursor) AS (VALUES ` + values.String() + `),
-		free AS (SELECT id AS free_id FROM sessions WHERE id IN (SELECT v_id FROM v) FOR UPDATE SKIP LOCKED)
-		UPDATE sessions SET
-			prev_refresh_hash = refresh_hash, refresh_hash = v_new, rotated_at = v_now,
-			generation = generation + 1, refresh_expires_at = v_expires, last_used_at = v_now,
-			rotation_pending = TRUE
-		FROM v, free
-		WHERE id = v_id AND id = free_id AND refresh_hash = v_presented AND revoked_at IS NULL
-			AND refresh_expires_at > v_now AND (expires_at IS NULL OR expires_at > v_now)
-		RETURNING ` + sessionCols + `, EXISTS (SELECT 1 FROM revocations WHERE seq > v_cursor)`
-	if withPrincipal {
-		query += `, ` + s.principalSubselects()
-	}
+	query := s.rotations.statement(len(batch), withPrincipal, s.principalSubselects)
 	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%d rotations: %w", len(batch), err)
