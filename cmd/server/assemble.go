@@ -480,10 +480,10 @@ func buildProviders(ctx context.Context, cfg *config.Config, logger *slog.Logger
 // pageProviders are the sign-in page's choices: the password and OIDC
 // providers this server signs people in with (a proxied provider's people
 // sign in at the provider itself).
-func pageProviders(ps []authapi.Provider) []pages.Provider {
-	out := make([]pages.Provider, 0, len(ps))
+func pageProviders(ps []authapi.Provider) []view.Provider {
+	out := make([]view.Provider, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, pages.Provider{Name: p.Name, External: p.OIDC != nil, Message: p.MessageBeforeLogin()})
+		out = append(out, view.Provider{Name: p.Name, External: p.OIDC != nil, Message: p.MessageBeforeLogin()})
 	}
 	return out
 }

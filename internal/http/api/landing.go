@@ -10,16 +10,6 @@ import (
 	"github.com/tiledgo/server/internal/http/view"
 )
 
-type landingData struct {
-	URL, API string
-	// SignIn: there are providers to sign in with.
-	SignIn bool
-	// Public: anonymous reads are allowed.
-	Public bool
-	// SingleUserSignedIn: this browser holds the single-user key.
-	SingleUserSignedIn bool
-}
-
 // landing is the page at GET /, open in every mode (seed 000: "users must
 // log in to access anything other than the root GET / ..."). In
 // single-user mode, the start-up URL with ?api_key= lands here in a
@@ -27,7 +17,7 @@ type landingData struct {
 func (s *Server) landing(c echo.Context) error {
 	r := c.Request()
 	caller := authn.FromContext(r.Context())
-	d := landingData{
+	d := view.Landing{
 		URL: links.Base(r), API: links.API(r),
 		SignIn:             len(s.deps.Providers) > 0 && s.deps.Pages != nil,
 		Public:             s.deps.Resolver != nil && s.deps.Resolver.AllowAnonymous,

@@ -386,12 +386,12 @@ func (h *Handlers) deviceCodeForm(c echo.Context) error {
 			return err
 		}
 		h.Logger.InfoContext(c.Request().Context(), "device login declined at the identity provider", "provider", p.Name, "error", e)
-		return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
+		return h.page(c, http.StatusUnauthorized, failurePage, view.Device{Message: msgProviderFailed})
 	}
 	if q.Get("code") == "" || q.Get("state") == "" {
-		return h.page(c, http.StatusBadRequest, failurePage, pageData{Message: msgStartAgain})
+		return h.page(c, http.StatusBadRequest, failurePage, view.Device{Message: msgStartAgain})
 	}
-	return h.page(c, http.StatusOK, formPage, pageData{Code: q.Get("code"), State: q.Get("state")})
+	return h.page(c, http.StatusOK, formPage, view.Device{Code: q.Get("code"), State: q.Get("state")})
 }
 
 // deviceCodeSubmit is POST device_code: the person typed the user code.
@@ -432,14 +432,14 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 		// Nothing consumed: the form, shown again, carries a good token.
 		var he *httperr.Error
 		if errors.As(err, &he) {
-			return h.page(c, he.Status, formPage, pageData{Code: code, State: state, Message: fmt.Sprint(he.Detail)})
+			return h.page(c, he.Status, formPage, view.Device{Code: code, State: state, Message: fmt.Sprint(he.Detail)})
 		}
 		return err
 	}
 	userCode, ok := normalizeUserCode(form.Get("user_code"))
 	if !ok {
 		// Nothing consumed: the same form can be submitted again.
-		return h.page(c, http.StatusUnauthorized, formPage, pageData{Code: code, State: state, Message: msgInvalidUserCode})
+		return h.page(c, http.StatusUnauthorized, formPage, view.Device{Code: code, State: state, Message: msgInvalidUserCode})
 	}
 	ctx := c.Request().Context()
 	st, ok, err := h.takeState(ctx, p, flowDevice, state)
@@ -447,12 +447,12 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 		return err
 	}
 	if !ok {
-		return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
+		return h.page(c, http.StatusUnauthorized, failurePage, view.Device{Message: msgStartAgain})
 	}
 	id := extraString(st, extraUserID)
 	if id == "" {
 		if code == "" {
-			return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgStartAgain})
+			return h.page(c, http.StatusUnauthorized, failurePage, view.Device{Message: msgStartAgain})
 		}
 		id, err = p.OIDC.Exchange(ctx, code, extraString(st, extraRedirectURI), st.CodeVerifier, st.Nonce)
 		switch {
@@ -464,11 +464,11 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 			}
 			h.Logger.WarnContext(ctx, "identity provider unavailable", "provider", p.Name, "error", err)
 			c.Response().Header().Set("Retry-After", fmt.Sprint(retrySeconds(p)))
-			return h.page(c, http.StatusServiceUnavailable, formPage, pageData{Code: code, State: state, Message: msgUnavailable})
+			return h.page(c, http.StatusServiceUnavailable, formPage, view.Device{Code: code, State: state, Message: msgUnavailable})
 		case err != nil:
 			h.Logger.InfoContext(ctx, "device login failed", "provider", p.Name, "error", err)
 			h.recordLogin(ctx, p.Name, "", audit.Failure, uuid.Nil, uuid.Nil, map[string]any{"method": "oidc", "flow": flowDevice})
-			return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgProviderFailed})
+			return h.page(c, http.StatusUnauthorized, failurePage, view.Device{Message: msgProviderFailed})
 		}
 	}
 	// Turn a mistyped user code away before a session is opened for it.
@@ -481,7 +481,7 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 	if err != nil {
 		var he *httperr.Error
 		if errors.As(err, &he) && he.Status < 500 {
-			return h.page(c, he.Status, failurePage, pageData{Message: fmt.Sprint(he.Detail)})
+			return h.page(c, he.Status, failurePage, view.Device{Message: fmt.Sprint(he.Detail)})
 		}
 		return err
 	}
@@ -497,7 +497,7 @@ func (h *Handlers) deviceCodeSubmit(c echo.Context) error {
 		// Tiled formats confirmation_message with str.format(id=...).
 		msg = strings.ReplaceAll(*p.ConfirmationMessage, "{id}", id)
 	}
-	return h.page(c, http.StatusOK, successPage, pageData{Message: msg, Interval: devicePollInterval})
+	return h.page(c, http.StatusOK, successPage, view.Device{Message: msg, Interval: devicePollInterval})
 }
 
 // wrongUserCode turns away a user code that matches no pending login
@@ -518,7 +518,7 @@ func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthSt
 	h.recordLogin(ctx, p.Name, id, audit.Failure, uuid.Nil, uuid.Nil, map[string]any{
 		"method": "oidc", "flow": flowDevice, "reason": "wrong user code", "tries": tries})
 	if tries >= maxUserCodeTries || !now.Before(st.ExpiresAt) {
-		return h.page(c, http.StatusUnauthorized, failurePage, pageData{Message: msgInvalidUserCode + " " + msgStartAgain})
+		return h.page(c, http.StatusUnauthorized, failurePage, view.Device{Message: msgInvalidUserCode + " " + msgStartAgain})
 	}
 	state := randomString()
 	err := h.Sessions.PutAuthState(ctx, sessions.AuthState{
@@ -532,7 +532,7 @@ func (h *Handlers) wrongUserCode(c echo.Context, p *Provider, st sessions.AuthSt
 	if err != nil {
 		return fmt.Errorf("store auth state: %w", err)
 	}
-	return h.page(c, http.StatusUnauthorized, formPage, pageData{State: state, Message: msgInvalidUserCode})
+	return h.page(c, http.StatusUnauthorized, formPage, view.Device{State: state, Message: msgInvalidUserCode})
 }
 
 // deviceToken is POST token of an external provider: the device's poll.
@@ -663,17 +663,8 @@ const (
 	successPage = "device_success"
 )
 
-type pageData struct {
-	// Code and State ride in the form's hidden fields.
-	Code, State string
-	// Message is the problem on the form page, the reason on the failure
-	// page, and the provider's confirmation_message on the success page.
-	Message  string
-	Interval int
-}
-
 // page renders one of the device-code pages.
-func (h *Handlers) page(c echo.Context, status int, name string, d pageData) error {
+func (h *Handlers) page(c echo.Context, status int, name string, d view.Device) error {
 	p := view.Page{Title: "Authorize a Tiled session", Data: d}
 	switch name {
 	case formPage:

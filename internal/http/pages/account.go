@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -19,38 +18,6 @@ import (
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/storeerr"
 )
-
-type accountData struct {
-	SingleUser bool
-	// Self: the caller's own account, not a principal an admin opened.
-	Self       bool
-	ID         uuid.UUID
-	Type       string
-	Identities []identity.Identity
-	Roles      []string
-	Method     string
-	Sessions   []sessionRow
-	Keys       []keyRow
-	// CanEnd: Revoke buttons on sessions; CanRevokeKeys, CanCreateKey:
-	// on keys (own account only).
-	CanEnd, CanRevokeKeys, CanCreateKey bool
-	ScopeChoices                        []string
-	// Return is the page a Revoke comes back to.
-	Return string
-}
-
-type sessionRow struct {
-	ID                         uuid.UUID
-	Created, LastUsed, Expires time.Time
-	Current                    bool
-}
-
-type keyRow struct {
-	FirstEight, Note string
-	Scopes           []string
-	Expires          *time.Time
-	LastUsed         *time.Time
-}
 
 // Flash messages a redirect after an action asks for by name, so that no
 // text from the URL is ever shown.
@@ -70,7 +37,7 @@ func (h *Handlers) account(c echo.Context) error {
 	}
 	p := view.Page{Title: "My account", Flash: flashes[c.QueryParam("done")]}
 	if caller.Kind == authn.SingleUser {
-		p.Data = accountData{SingleUser: true}
+		p.Data = view.Account{SingleUser: true}
 		return h.render(c, http.StatusOK, "account", caller, p)
 	}
 	d, err := h.accountOf(c, caller, caller.PrincipalID)
@@ -82,16 +49,16 @@ func (h *Handlers) account(c echo.Context) error {
 }
 
 // accountOf gathers what the account page shows of principal id.
-func (h *Handlers) accountOf(c echo.Context, caller *authn.Caller, id uuid.UUID) (accountData, error) {
+func (h *Handlers) accountOf(c echo.Context, caller *authn.Caller, id uuid.UUID) (view.Account, error) {
 	ctx := c.Request().Context()
 	pr, err := h.Principals.GetPrincipal(ctx, id)
 	if errors.Is(err, storeerr.ErrNotFound) {
-		return accountData{}, httperr.NotFound("No such principal.")
+		return view.Account{}, httperr.NotFound("No such principal.")
 	} else if err != nil {
-		return accountData{}, err
+		return view.Account{}, err
 	}
 	self := id == caller.PrincipalID
-	d := accountData{
+	d := view.Account{
 		Self: self, ID: pr.ID, Type: string(pr.Type), Identities: pr.Identities,
 		CanEnd: self || caller.Admin, CanRevokeKeys: self && caller.Scopes.Has(identity.ScopeRevokeAPIKeys),
 		CanCreateKey: self && caller.Scopes.Has(identity.ScopeCreateAPIKeys),
@@ -111,7 +78,7 @@ func (h *Handlers) accountOf(c echo.Context, caller *authn.Caller, id uuid.UUID)
 	}
 	ss, err := h.Sessions.ListSessions(ctx, id)
 	if err != nil {
-		return accountData{}, err
+		return view.Account{}, err
 	}
 	now := h.Now().UTC()
 	for _, s := range ss {
@@ -122,18 +89,18 @@ func (h *Handlers) accountOf(c echo.Context, caller *authn.Caller, id uuid.UUID)
 		if s.ExpiresAt != nil && s.ExpiresAt.Before(exp) {
 			exp = *s.ExpiresAt
 		}
-		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, Created: s.CreatedAt, LastUsed: s.LastUsedAt,
+		d.Sessions = append(d.Sessions, view.SessionRow{ID: s.ID, Created: s.CreatedAt, LastUsed: s.LastUsedAt,
 			Expires: exp, Current: caller.Kind == authn.Session && s.ID == caller.SessionID})
 	}
 	keys, err := h.Principals.ListAPIKeys(ctx, id)
 	if err != nil {
-		return accountData{}, err
+		return view.Account{}, err
 	}
 	for _, k := range keys {
 		if k.ExpiresAt != nil && !k.ExpiresAt.After(now) {
 			continue
 		}
-		d.Keys = append(d.Keys, keyRow{FirstEight: k.FirstEight, Note: k.Note, Scopes: k.Scopes,
+		d.Keys = append(d.Keys, view.KeyRow{FirstEight: k.FirstEight, Note: k.Note, Scopes: k.Scopes,
 			Expires: k.ExpiresAt, LastUsed: k.LatestActivity})
 	}
 	return d, nil
@@ -234,11 +201,9 @@ func (h *Handlers) createKey(c echo.Context) error {
 	if err != nil {
 		return h.problem(c, caller, err)
 	}
-	return h.render(c, http.StatusOK, "key_created", caller, view.Page{Title: "API key created", Data: struct {
-		Secret, FirstEight, Note string
-		Scopes                   []string
-		Expires                  *time.Time
-	}{issued.Secret, issued.Key.FirstEight, issued.Key.Note, issued.Key.Scopes, issued.Key.ExpiresAt}})
+	return h.render(c, http.StatusOK, "key_created", caller, view.Page{Title: "API key created", Data: view.KeyCreated{
+		Secret: issued.Secret, FirstEight: issued.Key.FirstEight, Note: issued.Key.Note, Scopes: issued.Key.Scopes,
+		Expires: issued.Key.ExpiresAt}})
 }
 
 // revokeKey is POST /account/apikeys/{first_eight}/revoke.

@@ -3,7 +3,6 @@ package pages
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -16,21 +15,6 @@ import (
 
 // principalsPerPage is how many principals a page lists.
 const principalsPerPage = 50
-
-type principalRow struct {
-	ID             uuid.UUID
-	Type           string
-	Identities     []string
-	Roles          []string
-	Sessions, Keys int
-	LatestActivity *time.Time
-}
-
-type principalsData struct {
-	Rows                   []principalRow
-	Prev, Next             bool
-	PrevOffset, NextOffset int
-}
 
 // admin is the signed-in caller if it may read principals; otherwise the
 // answer has been written (sign in, or a 403 page).
@@ -62,10 +46,10 @@ func (h *Handlers) principals(c echo.Context) error {
 		return err
 	}
 	now := h.Now().UTC()
-	d := principalsData{Prev: offset > 0, PrevOffset: max(0, offset-principalsPerPage),
+	d := view.Principals{Prev: offset > 0, PrevOffset: max(0, offset-principalsPerPage),
 		Next: offset+len(ps) < total, NextOffset: offset + len(ps)}
 	for _, p := range ps {
-		row := principalRow{ID: p.ID, Type: string(p.Type), LatestActivity: p.LatestActivity}
+		row := view.PrincipalRow{ID: p.ID, Type: string(p.Type), LatestActivity: p.LatestActivity}
 		for _, i := range p.Identities {
 			row.Identities = append(row.Identities, i.ID+" ("+i.Provider+")")
 		}

@@ -60,16 +60,6 @@ type Principals interface {
 	ListAPIKeys(ctx context.Context, principalID uuid.UUID) ([]identity.APIKey, error)
 }
 
-// Provider is a sign-in choice on the sign-in page.
-type Provider struct {
-	Name string
-	// External: an OIDC provider ("Continue with NAME"); else a password
-	// form.
-	External bool
-	// Message is the provider's confirmation_message, shown above it.
-	Message string
-}
-
 // Handlers serves the pages.
 type Handlers struct {
 	// Accounts, Tokens, Sessions and Principals are nil in single-user
@@ -79,7 +69,7 @@ type Handlers struct {
 	Resolver   *authn.Resolver
 	Sessions   SessionLister
 	Principals Principals
-	Providers  []Provider
+	Providers  []view.Provider
 	// SingleUser: the server has one API key and no providers.
 	SingleUser bool
 	View       *view.Renderer

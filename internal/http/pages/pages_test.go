@@ -282,11 +282,11 @@ func TestRedirects(t *testing.T) {
 func TestTemplatesTakePageData(t *testing.T) {
 	now := time.Now()
 	pid := uuid.New()
-	acct := func(self bool) accountData {
-		return accountData{Self: self, ID: pid, Type: "user",
+	acct := func(self bool) view.Account {
+		return view.Account{Self: self, ID: pid, Type: "user",
 			Identities: []identity.Identity{{Provider: "toy", ID: "alice"}}, Roles: []string{"user"}, Method: "toy",
-			Sessions: []sessionRow{{ID: uuid.New(), Created: now, LastUsed: now, Expires: now, Current: true}},
-			Keys:     []keyRow{{FirstEight: "abcdef12", Note: "n", Expires: &now, LastUsed: &now}},
+			Sessions: []view.SessionRow{{ID: uuid.New(), Created: now, LastUsed: now, Expires: now, Current: true}},
+			Keys:     []view.KeyRow{{FirstEight: "abcdef12", Note: "n", Expires: &now, LastUsed: &now}},
 			CanEnd:   true, CanRevokeKeys: self, CanCreateKey: self, ScopeChoices: []string{"read:data"}, Return: accountPath}
 	}
 	v := view.MustNew("t")
@@ -294,11 +294,11 @@ func TestTemplatesTakePageData(t *testing.T) {
 		name, page string
 		data       any
 	}{
-		{name: "login", page: "login", data: loginData{Providers: []Provider{{Name: "toy"}, {Name: "o", External: true}}, Next: "/account"}},
+		{name: "login", page: "login", data: view.Login{Providers: []view.Provider{{Name: "toy"}, {Name: "o", External: true}}, Next: "/account"}},
 		{name: "own account", page: "account", data: acct(true)},
-		{name: "single user", page: "account", data: accountData{SingleUser: true}},
+		{name: "single user", page: "account", data: view.Account{SingleUser: true}},
 		{name: "another principal", page: "account", data: acct(false)},
-		{name: "principals", page: "principals", data: principalsData{Rows: []principalRow{{ID: pid, Type: "user", LatestActivity: &now}}, Next: true}},
+		{name: "principals", page: "principals", data: view.Principals{Rows: []view.PrincipalRow{{ID: pid, Type: "user", LatestActivity: &now}}, Next: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, rec := newContext(httptest.NewRequest(http.MethodGet, "/account", nil))
@@ -316,7 +316,7 @@ func TestTemplatesTakePageData(t *testing.T) {
 // Accounts is nil: reaching it would panic, so these tests also show that
 // nothing was attempted.
 func TestSignInFormRefusals(t *testing.T) {
-	h := &Handlers{Providers: []Provider{{Name: "toy"}}, View: view.MustNew("test"), Now: time.Now}
+	h := &Handlers{Providers: []view.Provider{{Name: "toy"}}, View: view.MustNew("test"), Now: time.Now}
 	e := echo.New()
 	h.Register(e.Group(""))
 	const token = "tok"

@@ -15,18 +15,10 @@ import (
 // password longer than this is nobody's.
 const maxCredential = 1024
 
-type loginData struct {
-	Providers  []Provider
-	SingleUser bool
-	// Next is where to land after signing in; Provider and Username refill
-	// the form that failed.
-	Next, Provider, Username string
-}
-
 // loginPage is GET /login: every provider, a password form or a "Continue
 // with" button each.
 func (h *Handlers) loginPage(c echo.Context) error {
-	d := loginData{Providers: h.Providers, SingleUser: h.SingleUser, Next: localPath(c.QueryParam("next"))}
+	d := view.Login{Providers: h.Providers, SingleUser: h.SingleUser, Next: localPath(c.QueryParam("next"))}
 	p := view.Page{Title: "Sign in", Data: d}
 	if c.QueryParam("signed_out") != "" {
 		p.Flash = "You are signed out. This browser's session has ended."
@@ -44,7 +36,7 @@ func (h *Handlers) passwordSignIn(c echo.Context) error {
 	if err != nil {
 		return h.problem(c, nil, err)
 	}
-	d := loginData{Providers: h.Providers, Next: localPath(form.Get("next")), Provider: name, Username: form.Get("username")}
+	d := view.Login{Providers: h.Providers, Next: localPath(form.Get("next")), Provider: name, Username: form.Get("username")}
 	fail := func(status int, msg string) error {
 		return h.render(c, status, "login", nil, view.Page{Title: "Sign in", Error: msg, Data: d})
 	}

@@ -24,72 +24,6 @@ import (
 
 const hostile = `"><script>alert(1)</script>`
 
-// Mirrors of the unexported data types of package pages (which imports
-// this one), field for field, so the templates meet the same shapes.
-type (
-	testSessionRow struct {
-		ID                         uuid.UUID
-		Created, LastUsed, Expires time.Time
-		Current                    bool
-	}
-	testKeyRow struct {
-		FirstEight, Note string
-		Scopes           []string
-		Expires          *time.Time
-		LastUsed         *time.Time
-	}
-	testAccountData struct {
-		SingleUser                          bool
-		Self                                bool
-		ID                                  uuid.UUID
-		Type                                string
-		Identities                          []identity.Identity
-		Roles                               []string
-		Method                              string
-		Sessions                            []testSessionRow
-		Keys                                []testKeyRow
-		CanEnd, CanRevokeKeys, CanCreateKey bool
-		ScopeChoices                        []string
-		Return                              string
-	}
-	testKeyCreated struct {
-		Secret, FirstEight, Note string
-		Scopes                   []string
-		Expires                  *time.Time
-	}
-	testPrincipalRow struct {
-		ID             uuid.UUID
-		Type           string
-		Identities     []string
-		Roles          []string
-		Sessions, Keys int
-		LatestActivity *time.Time
-	}
-	testPrincipalsData struct {
-		Rows                   []testPrincipalRow
-		Prev, Next             bool
-		PrevOffset, NextOffset int
-	}
-	testProvider struct {
-		Name     string
-		External bool
-		Message  string
-	}
-	testLoginData struct {
-		Providers                []testProvider
-		SingleUser               bool
-		Next, Provider, Username string
-	}
-	testDeviceData struct {
-		Code, State, Message string
-		Interval             int
-	}
-	testLandingData struct {
-		URL, API                           string
-		SignIn, Public, SingleUserSignedIn bool
-	}
-)
-
 // pageCase is one named page with representative data; evil puts the
 // hostile string into its user-controlled fields.
 type pageCase struct {
@@ -103,16 +37,16 @@ func pageCases(evil string) []pageCase {
 	pid := uuid.MustParse("6f1c3a9e-2b4d-4e8f-9a1b-2c3d4e5f6a7b")
 	sid := uuid.MustParse("0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d")
 	nav := &Nav{Name: "alice" + evil, Admin: true, SignOut: true}
-	account := func(self bool) testAccountData {
-		return testAccountData{
+	account := func(self bool) Account {
+		return Account{
 			Self: self, ID: pid, Type: "user",
 			Identities: []identity.Identity{{Provider: "toy", ID: "alice" + evil, PrincipalID: pid}},
 			Roles:      []string{"user", "admin"}, Method: "toy",
-			Sessions: []testSessionRow{
+			Sessions: []SessionRow{
 				{ID: sid, Created: now, LastUsed: now, Expires: exp, Current: true},
 				{ID: uuid.New(), Created: now, Expires: exp},
 			},
-			Keys: []testKeyRow{
+			Keys: []KeyRow{
 				{FirstEight: "abcdef12", Note: "my note" + evil, Scopes: []string{"read:metadata"}, Expires: &exp, LastUsed: &now},
 				{FirstEight: "12345678"},
 			},
@@ -121,26 +55,26 @@ func pageCases(evil string) []pageCase {
 			Return:       "/account",
 		}
 	}
-	providers := []testProvider{
+	providers := []Provider{
 		{Name: "toy", Message: "Local accounts" + evil},
 		{Name: "orcid", External: true},
 	}
 	return []pageCase{
-		{name: "landing", page: Page{Title: "Home", Nav: nav, Data: testLandingData{
+		{name: "landing", page: Page{Title: "Home", Nav: nav, Data: Landing{
 			URL: "http://example.org", API: "http://example.org/api/v1", SignIn: true, Public: true, SingleUserSignedIn: true}}},
-		{name: "login", page: Page{Title: "Sign in", Flash: "Signed out" + evil, Error: "Bad password" + evil, Data: testLoginData{
+		{name: "login", page: Page{Title: "Sign in", Flash: "Signed out" + evil, Error: "Bad password" + evil, Data: Login{
 			Providers: providers, Next: "/account/principals" + evil, Provider: "toy", Username: evil}}},
-		{name: "login", page: Page{Title: "Sign in", Data: testLoginData{SingleUser: true}}},
+		{name: "login", page: Page{Title: "Sign in", Data: Login{SingleUser: true}}},
 		{name: "account", page: Page{Title: "My account", Nav: nav, Flash: "done", Data: account(true)}},
 		pageCase{name: "account", page: Page{Title: "Principal", Nav: nav, Data: account(false)}},
 		{name: "account", page: Page{Title: "My account", Nav: &Nav{Name: "single-user key", SignOut: true},
-			Data: testAccountData{SingleUser: true}}},
-		{name: "account", page: Page{Title: "My account", Nav: nav, Data: testAccountData{Self: true, ID: pid, Type: "service"}}},
-		{name: "key_created", page: Page{Title: "API key created", Nav: nav, Data: testKeyCreated{
+			Data: Account{SingleUser: true}}},
+		{name: "account", page: Page{Title: "My account", Nav: nav, Data: Account{Self: true, ID: pid, Type: "service"}}},
+		{name: "key_created", page: Page{Title: "API key created", Nav: nav, Data: KeyCreated{
 			Secret: "secret" + evil, FirstEight: "abcdef12", Note: "a note" + evil, Scopes: []string{"read:data"}, Expires: &exp}}},
-		{name: "key_created", page: Page{Title: "API key created", Nav: nav, Data: testKeyCreated{Secret: "s", FirstEight: "abcdef12"}}},
-		{name: "principals", page: Page{Title: "Principals", Nav: nav, Data: testPrincipalsData{
-			Rows: []testPrincipalRow{
+		{name: "key_created", page: Page{Title: "API key created", Nav: nav, Data: KeyCreated{Secret: "s", FirstEight: "abcdef12"}}},
+		{name: "principals", page: Page{Title: "Principals", Nav: nav, Data: Principals{
+			Rows: []PrincipalRow{
 				{ID: pid, Type: "user", Identities: []string{"alice" + evil + " (toy)"}, Roles: []string{"admin"}, Sessions: 2, Keys: 1, LatestActivity: &now},
 				{ID: sid, Type: "service"},
 			},
@@ -148,10 +82,10 @@ func pageCases(evil string) []pageCase {
 		{name: "notice", page: Page{Title: "Not done", Data: Notice{Heading: "That did not work", Message: "msg" + evil,
 			Next: &Link{URL: "/account", Label: "Back" + evil}}}},
 		{name: "notice", page: Page{Title: "Not done", Data: Notice{Heading: "h", Message: "m"}}},
-		{name: "device_form", page: Page{Title: "Authorize", Error: "Wrong code" + evil, Data: testDeviceData{
+		{name: "device_form", page: Page{Title: "Authorize", Error: "Wrong code" + evil, Data: Device{
 			Code: "code" + evil, State: "state" + evil, Message: "Confirm" + evil}}},
-		{name: "device_success", page: Page{Title: "Signed in", Data: testDeviceData{Message: "Welcome" + evil, Interval: 5}}},
-		{name: "device_failure", page: Page{Title: "Sign-in failed", Data: testDeviceData{Message: "Denied" + evil}}},
+		{name: "device_success", page: Page{Title: "Signed in", Data: Device{Message: "Welcome" + evil, Interval: 5}}},
+		{name: "device_failure", page: Page{Title: "Sign-in failed", Data: Device{Message: "Denied" + evil}}},
 	}
 }
 
