@@ -123,6 +123,19 @@ func (h *Handlers) form(c echo.Context) (url.Values, *authn.Caller, error) {
 	return form, caller, nil
 }
 
+// sessionForm is the checked form of an action a signed-in session takes;
+// otherwise the answer has been written (a problem page, or sign in).
+func (h *Handlers) sessionForm(c echo.Context) (url.Values, *authn.Caller, bool, error) {
+	form, caller, err := h.form(c)
+	if err != nil {
+		return nil, nil, false, h.problem(c, caller, err)
+	}
+	if caller == nil || caller.Kind != authn.Session {
+		return nil, nil, false, h.toSignIn(c)
+	}
+	return form, caller, true, nil
+}
+
 // back redirects to where a Revoke came from, saying what was done.
 func (h *Handlers) back(c echo.Context, form url.Values, done string) error {
 	ret := localPath(form.Get("return"))
@@ -152,12 +165,9 @@ func (h *Handlers) signOut(c echo.Context) error {
 // revokeSession is POST /account/sessions/{id}/revoke: one of the
 // caller's sessions, or anyone's for an admin.
 func (h *Handlers) revokeSession(c echo.Context) error {
-	form, caller, err := h.form(c)
-	if err != nil {
-		return h.problem(c, caller, err)
-	}
-	if caller == nil || caller.Kind != authn.Session {
-		return h.toSignIn(c)
+	form, caller, ok, err := h.sessionForm(c)
+	if !ok {
+		return err
 	}
 	sid, err := uuid.Parse(c.Param("id"))
 	if err != nil {
@@ -176,12 +186,9 @@ func (h *Handlers) revokeSession(c echo.Context) error {
 // createKey is POST /account/apikeys: a key for the caller, its secret
 // shown once on the answer (never in a URL, never cached).
 func (h *Handlers) createKey(c echo.Context) error {
-	form, caller, err := h.form(c)
-	if err != nil {
-		return h.problem(c, caller, err)
-	}
-	if caller == nil || caller.Kind != authn.Session {
-		return h.toSignIn(c)
+	form, caller, ok, err := h.sessionForm(c)
+	if !ok {
+		return err
 	}
 	req := apikeys.Request{Note: strings.TrimSpace(form.Get("note"))}
 	if len(req.Note) > 1000 {
@@ -208,12 +215,9 @@ func (h *Handlers) createKey(c echo.Context) error {
 
 // revokeKey is POST /account/apikeys/{first_eight}/revoke.
 func (h *Handlers) revokeKey(c echo.Context) error {
-	form, caller, err := h.form(c)
-	if err != nil {
-		return h.problem(c, caller, err)
-	}
-	if caller == nil || caller.Kind != authn.Session {
-		return h.toSignIn(c)
+	form, caller, ok, err := h.sessionForm(c)
+	if !ok {
+		return err
 	}
 	first := c.Param("first_eight")
 	if len(first) != 8 {
