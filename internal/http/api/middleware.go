@@ -161,7 +161,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 					// a browser logs the browser in, so the key can leave
 					// the URL.
 					if ck, _ := r.Cookie(authn.APIKeyCookie); ck == nil || ck.Value != creds.APIKey {
-						setCookie(c, authn.APIKeyCookie, creds.APIKey)
+						view.SetCookie(c, authn.APIKeyCookie, creds.APIKey, "/", 0)
 					}
 				}
 			}
@@ -203,17 +203,6 @@ func (s *Server) plantsKeyCookie(r *http.Request) bool {
 // setCookie sets a session cookie (no expiry: it lasts as long as the
 // browser keeps it, as Tiled's do), HttpOnly and SameSite=Lax, and Secure
 // when the client reached us over HTTPS.
-func setCookie(c echo.Context, name, value string) {
-	c.SetCookie(&http.Cookie{
-		Name: name, Value: value, Path: "/",
-		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: isHTTPS(c.Request()),
-	})
-}
-
-// isHTTPS: the client reached us (or the first trusted proxy) over TLS.
-func isHTTPS(r *http.Request) bool { return forwarded.Scheme(r) == "https" }
-
 func hasCookie(r *http.Request, name string) bool {
 	_, err := r.Cookie(name)
 	return err == nil

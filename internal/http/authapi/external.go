@@ -21,7 +21,6 @@ import (
 	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authenticator"
 	"github.com/tiledgo/server/internal/authenticator/oidc"
-	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
 	"github.com/tiledgo/server/internal/http/view"
@@ -161,12 +160,7 @@ func bindingCookie(state string) string {
 
 // setBinding sets (maxAge > 0) or clears (maxAge < 0) the binding cookie.
 func setBinding(c echo.Context, state string, maxAge int) {
-	r := c.Request()
-	c.SetCookie(&http.Cookie{
-		Name: bindingCookie(state), Value: state, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: forwarded.Scheme(r) == "https",
-	})
+	view.SetCookie(c, bindingCookie(state), state, "/", maxAge)
 }
 
 // boundToBrowser reports whether the request carries the binding cookie of

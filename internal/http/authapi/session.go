@@ -12,6 +12,7 @@ import (
 	"github.com/tiledgo/server/internal/audit"
 	"github.com/tiledgo/server/internal/authn"
 	"github.com/tiledgo/server/internal/http/httperr"
+	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/identity"
 	"github.com/tiledgo/server/internal/sessions"
 )
@@ -122,7 +123,7 @@ func (h *Handlers) logout(c echo.Context) error {
 		}
 		h.recordBy(c.Request().Context(), caller, audit.SessionRevoke, caller.SessionID, map[string]any{"by": "logout"})
 	}
-	c.SetCookie(&http.Cookie{Name: authn.APIKeyCookie, Value: "", Path: "/", MaxAge: -1, SameSite: http.SameSiteLaxMode, HttpOnly: true})
+	view.SetCookie(c, authn.APIKeyCookie, "", "/", -1)
 	return c.JSON(http.StatusOK, map[string]any{})
 }
 

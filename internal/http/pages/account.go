@@ -158,7 +158,7 @@ func (h *Handlers) signOut(c echo.Context) error {
 		}
 	}
 	clearSession(c)
-	c.SetCookie(&http.Cookie{Name: authn.APIKeyCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	view.SetCookie(c, authn.APIKeyCookie, "", "/", -1)
 	return c.Redirect(http.StatusSeeOther, view.RootPath(c.Request())+loginPath+"?signed_out=1")
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tiledgo/server/internal/authn"
-	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/view"
 	"github.com/tiledgo/server/internal/sessions"
 )
@@ -40,16 +39,7 @@ func clearSession(c echo.Context) {
 }
 
 func put(c echo.Context, name, value string, maxAge int) {
-	r := c.Request()
-	ck := &http.Cookie{
-		Name: name, Value: value, Path: view.RootPath(r) + accountPath,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: forwarded.Scheme(r) == "https",
-	}
-	if maxAge != 0 {
-		ck.MaxAge = maxAge
-	}
-	c.SetCookie(ck)
+	view.SetCookie(c, name, value, view.RootPath(c.Request())+accountPath, maxAge)
 }
 
 // caller is who is signed in on this page: the browser's session (rotating

@@ -4,13 +4,11 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tiledgo/server/internal/http/forwarded"
 	"github.com/tiledgo/server/internal/http/httperr"
 	"github.com/tiledgo/server/internal/http/links"
 )
@@ -34,11 +32,7 @@ func NewCSRFCookie(c echo.Context) string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	c.SetCookie(&http.Cookie{
-		Name: CSRFCookie, Value: tok, Path: "/",
-		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: forwarded.Scheme(c.Request()) == "https",
-	})
+	SetCookie(c, CSRFCookie, tok, "/", 0)
 	c.Set(csrfKey, tok)
 	return tok
 }

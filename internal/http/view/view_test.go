@@ -556,3 +556,36 @@ func TestMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestSetCookie: every cookie the server sets is HttpOnly and SameSite=Lax,
+// and Secure exactly when the client came over HTTPS.
+func TestSetCookie(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		https  bool
+		maxAge int
+	}{
+		{"http, session cookie", false, 0},
+		{"https, session cookie", true, 0},
+		{"https, deleted", true, -1},
+		{"http, with a lifetime", false, 60},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "http://example.org/", nil)
+			if tc.https {
+				req.TLS = &tls.ConnectionState{}
+			}
+			c, rec := newContext(req)
+			SetCookie(c, "k", "v", "/account", tc.maxAge)
+			cks := rec.Result().Cookies()
+			if len(cks) != 1 {
+				t.Fatalf("%d cookies set", len(cks))
+			}
+			ck := cks[0]
+			if ck.Name != "k" || ck.Path != "/account" || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode ||
+				ck.Secure != tc.https || ck.MaxAge != tc.maxAge {
+				t.Fatalf("cookie %+v", ck)
+			}
+		})
+	}
+}
